@@ -1,0 +1,277 @@
+/* cli: sign and jwt subcommands. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capability.h"
+#include "config.h"
+#include "crypto.h"
+#include "endpoint.h"
+#include "jwt.h"
+#include "token_request.h"
+
+struct cli_opts {
+	const char *config;
+	const char *key;
+	const char *client_id;
+	const char *capability;
+	const char *ttl;
+	const char *timestamp;
+	const char *nonce;
+	const char *iat;
+	const char *exp;
+	const char *revocation_key;
+};
+
+static void
+usage(FILE *f, const char *cmd)
+{
+	if (strcmp(cmd, "jwt") == 0)
+		fprintf(f,
+"usage: ably-token jwt [options]\n"
+"Print an Ably JWT (HS256, kid = key name) signed with the key.\n"
+"\n"
+"  --key KEY             appId.keyId:secret (default: ABLY_API_KEY or the\n"
+"                        config file; prefer those: arguments show in ps)\n"
+"  --config FILE         read the key from FILE (or ABLY_TOKEN_CONF)\n"
+"  --client-id ID        x-ably-clientId claim (omitted if not given)\n"
+"  --capability JSON     x-ably-capability claim, canonicalised\n"
+"                        (omitted if not given: Ably then uses the key's)\n"
+"  --ttl DURATION        lifetime: ms, or with s/m/h (default: config ttl)\n"
+"  --iat SECONDS         issued-at (default: now)\n"
+"  --exp SECONDS         expiry (default: iat + ttl)\n"
+"  --revocation-key V    x-ably-revocation-key claim\n");
+	else
+		fprintf(f,
+"usage: ably-token sign [options]\n"
+"Print a signed Ably TokenRequest (JSON) for the given TokenParams, as\n"
+"ably-js auth.createTokenRequest() would. Params not given are left out.\n"
+"\n"
+"  --key KEY             appId.keyId:secret (default: ABLY_API_KEY or the\n"
+"                        config file; prefer those: arguments show in ps)\n"
+"  --config FILE         read the key from FILE (or ABLY_TOKEN_CONF)\n"
+"  --client-id ID        clientId to bind\n"
+"  --capability JSON     capability, canonicalised as ably-js does\n"
+"  --ttl DURATION        lifetime: ms, or with s/m/h\n"
+"  --timestamp MS        timestamp in ms (default: now)\n"
+"  --nonce TEXT          nonce, 16+ chars (default: 32 random hex chars)\n");
+}
+
+static int
+parse_ll(const char *s, long long *out)
+{
+	char *end;
+
+	if (s[0] == '\0')
+		return -1;
+	*out = strtoll(s, &end, 10);
+	return *end == '\0' ? 0 : -1;
+}
+
+/* Load the key from --key, else the environment / config file. */
+static int
+load_key(const struct cli_opts *o, struct config *cfg)
+{
+	char err[512];
+	const char *path = o->config ? o->config : getenv("ABLY_TOKEN_CONF");
+	struct tok_error e;
+
+	if (config_load(cfg, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ably-token: %s\n", err);
+		return -1;
+	}
+	if (o->key != NULL) {
+		key_clear(&cfg->key);
+		if (key_parse(o->key, &cfg->key, &e) != TOK_OK) {
+			fprintf(stderr, "ably-token: --key: %s\n", e.message);
+			config_free(cfg);
+			return -1;
+		}
+	}
+	if (!key_loaded(&cfg->key)) {
+		fprintf(stderr, "ably-token: no key: give --key, set "
+		    "ABLY_API_KEY, or use --config FILE with key = ...\n");
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Canonical capability text for the CLI (lax, like ably-js). */
+static int
+canonical_capability(const char *text, char **out)
+{
+	struct capability *cap;
+	struct tok_error e;
+
+	*out = NULL;
+	if (text == NULL)
+		return 0;
+	if (text[0] == '\0') {  /* "" stays "", as in ably-js */
+		*out = strdup("");
+		return *out ? 0 : -1;
+	}
+	if (cap_parse(text, strlen(text), CAP_LAX, &cap, &e) != TOK_OK) {
+		fprintf(stderr, "ably-token: --capability: %s\n", e.message);
+		return -1;
+	}
+	*out = cap_to_string(cap);
+	cap_free(cap);
+	return *out ? 0 : -1;
+}
+
+static int
+run_sign(const struct cli_opts *o, const struct config *cfg)
+{
+	char nonce[CRYPTO_NONCE_LEN + 1];
+	struct token_params p = { 0 };
+	struct tok_error e;
+	char *cap = NULL, *json = NULL;
+	int rc = 2;
+
+	if (o->ttl != NULL && config_parse_duration(o->ttl, &p.ttl) != 0) {
+		fprintf(stderr, "ably-token: --ttl: expected ms or a number "
+		    "with s, m or h\n");
+		goto out;
+	}
+	p.timestamp = endpoint_now_ms();
+	if (o->timestamp != NULL && parse_ll(o->timestamp, &p.timestamp) != 0) {
+		fprintf(stderr, "ably-token: --timestamp: expected ms\n");
+		goto out;
+	}
+	if (o->client_id != NULL && o->client_id[0] == '\0') {
+		fprintf(stderr, "ably-token: --client-id must not be empty\n");
+		goto out;
+	}
+	if (o->nonce != NULL && strlen(o->nonce) < 16) {
+		fprintf(stderr, "ably-token: --nonce: at least 16 chars\n");
+		goto out;
+	}
+	if (canonical_capability(o->capability, &cap) != 0)
+		goto out;
+	if (o->nonce == NULL && crypto_nonce(nonce) != TOK_OK)
+		goto out;
+	p.nonce = o->nonce ? o->nonce : nonce;
+	p.capability = cap;
+	p.client_id = o->client_id;
+	if (tr_build(&cfg->key, &p, &json, &e) != TOK_OK) {
+		fprintf(stderr, "ably-token: %s\n", e.message);
+		rc = 1;
+		goto out;
+	}
+	fputs(json, stdout);
+	rc = 0;
+out:
+	free(cap);
+	free(json);
+	return rc;
+}
+
+static int
+run_jwt(const struct cli_opts *o, const struct config *cfg)
+{
+	struct jwt_claims cl = { 0 };
+	struct tok_error e;
+	long long ttl = cfg->ttl;
+	char *cap = NULL, *jwt = NULL;
+	int rc = 2;
+
+	if (o->ttl != NULL && config_parse_duration(o->ttl, &ttl) != 0) {
+		fprintf(stderr, "ably-token: --ttl: expected ms or a number "
+		    "with s, m or h\n");
+		goto out;
+	}
+	cl.iat = endpoint_now_ms() / 1000;
+	if (o->iat != NULL && parse_ll(o->iat, &cl.iat) != 0) {
+		fprintf(stderr, "ably-token: --iat: expected seconds\n");
+		goto out;
+	}
+	cl.exp = cl.iat + ttl / 1000;
+	if (o->exp != NULL && parse_ll(o->exp, &cl.exp) != 0) {
+		fprintf(stderr, "ably-token: --exp: expected seconds\n");
+		goto out;
+	}
+	if (o->client_id != NULL && o->client_id[0] == '\0') {
+		fprintf(stderr, "ably-token: --client-id must not be empty\n");
+		goto out;
+	}
+	if (canonical_capability(o->capability, &cap) != 0)
+		goto out;
+	cl.capability = cap;
+	cl.client_id = o->client_id;
+	cl.revocation_key = o->revocation_key;
+	if (jwt_sign(&cfg->key, &cl, &jwt, &e) != TOK_OK) {
+		fprintf(stderr, "ably-token: %s\n", e.message);
+		rc = e.kind == TOK_EINVAL ? 2 : 1;
+		goto out;
+	}
+	fputs(jwt, stdout);
+	rc = 0;
+out:
+	free(cap);
+	free(jwt);
+	return rc;
+}
+
+int
+cli_main(int argc, char **argv)
+{
+	enum { O_CONFIG = 1, O_KEY, O_CLIENT_ID, O_CAPABILITY, O_TTL,
+	    O_TIMESTAMP, O_NONCE, O_IAT, O_EXP, O_REVOCATION_KEY, O_HELP };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "client-id", required_argument, NULL, O_CLIENT_ID },
+		{ "capability", required_argument, NULL, O_CAPABILITY },
+		{ "ttl", required_argument, NULL, O_TTL },
+		{ "timestamp", required_argument, NULL, O_TIMESTAMP },
+		{ "nonce", required_argument, NULL, O_NONCE },
+		{ "iat", required_argument, NULL, O_IAT },
+		{ "exp", required_argument, NULL, O_EXP },
+		{ "revocation-key", required_argument, NULL, O_REVOCATION_KEY },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = argv[0];
+	int is_jwt = strcmp(cmd, "jwt") == 0;
+	struct cli_opts o = { 0 };
+	struct config cfg;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_CONFIG: o.config = optarg; break;
+		case O_KEY: o.key = optarg; break;
+		case O_CLIENT_ID: o.client_id = optarg; break;
+		case O_CAPABILITY: o.capability = optarg; break;
+		case O_TTL: o.ttl = optarg; break;
+		case O_TIMESTAMP: o.timestamp = optarg; break;
+		case O_NONCE: o.nonce = optarg; break;
+		case O_IAT: o.iat = optarg; break;
+		case O_EXP: o.exp = optarg; break;
+		case O_REVOCATION_KEY: o.revocation_key = optarg; break;
+		case O_HELP:
+			usage(stdout, cmd);
+			return 0;
+		default:
+			usage(stderr, cmd);
+			return 2;
+		}
+	}
+	if (optind != argc ||
+	    (is_jwt && (o.timestamp != NULL || o.nonce != NULL)) ||
+	    (!is_jwt && (o.iat || o.exp || o.revocation_key))) {
+		fprintf(stderr, "ably-token %s: unexpected argument\n", cmd);
+		usage(stderr, cmd);
+		return 2;
+	}
+	if (load_key(&o, &cfg) != 0)
+		return 2;
+	rc = is_jwt ? run_jwt(&o, &cfg) : run_sign(&o, &cfg);
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,439 @@
+/* config: parse `name = value` lines, validate, apply the environment. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "crypto.h"
+
+#define CONFIG_FILE_MAX (256 * 1024)
+
+static const char *const mode_names[MODE__MAX] = {
+	[MODE_TOKEN_REQUEST] = "token-request",
+	[MODE_JWT] = "jwt",
+	[MODE_TOKEN] = "token",
+};
+
+const char *
+config_mode_name(enum tok_mode m)
+{
+	return (m >= 0 && m < MODE__MAX) ? mode_names[m] : "?";
+}
+
+int
+config_parse_duration(const char *s, long long *ms)
+{
+	char *end;
+	long long n, mult = 1;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || n < 0)
+		return -1;
+	if (*end == '\0' || strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "m") == 0)
+		mult = 60 * 1000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600 * 1000;
+	else
+		return -1;
+	if (n > CONFIG_MAX_TTL_MS * 1000 / mult)
+		return -1;  /* far out of any valid range; avoids overflow */
+	*ms = n * mult;
+	return 0;
+}
+
+int
+config_origin_allowed(const struct config *c, const char *origin)
+{
+	size_t i;
+
+	if (origin == NULL)
+		return 0;
+	for (i = 0; i < c->n_cors_origins; i++)
+		if (strcmp(c->cors_origins[i], origin) == 0)
+			return 1;
+	return 0;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	key_clear(&c->key);
+	free(c->client_id);
+	cap_free(c->capability);
+	free(c->capability_text);
+	for (i = 0; i < c->n_cors_origins; i++)
+		free(c->cors_origins[i]);
+	free(c->cors_origins);
+	free(c->health_path);
+	free(c->path);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Where a value came from, for messages: "file:line" or a variable. */
+struct origin {
+	char where[300];
+};
+
+static int
+fail(char *err, size_t errlen, const struct origin *o, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int
+fail(char *err, size_t errlen, const struct origin *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(err, errlen, "%s: ", o->where);
+
+	if (n < 0 || (size_t)n >= errlen)
+		return -1;
+	va_start(ap, fmt);
+	(void)vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+set_key(struct config *c, const char *value, const struct origin *o,
+        char *err, size_t errlen)
+{
+	struct tok_error e;
+	struct ably_key k;
+
+	if (value[0] == '\0') {
+		key_clear(&c->key);
+		c->key_source[0] = '\0';
+		return 0;
+	}
+	if (key_parse(value, &k, &e) != TOK_OK)
+		return fail(err, errlen, o, "key: %s", e.message);
+	key_clear(&c->key);
+	c->key = k;
+	(void)snprintf(c->key_source, sizeof(c->key_source), "%.95s",
+	    o->where);
+	return 0;
+}
+
+static int
+set_capability(struct config *c, const char *value, const struct origin *o,
+               char *err, size_t errlen)
+{
+	struct tok_error e;
+	struct capability *cap;
+	char *text;
+
+	if (cap_parse(value, strlen(value), CAP_STRICT, &cap, &e) != TOK_OK)
+		return fail(err, errlen, o, "capability: %s", e.message);
+	text = cap_to_string(cap);
+	if (text == NULL) {
+		cap_free(cap);
+		return fail(err, errlen, o, "capability: out of memory");
+	}
+	cap_free(c->capability);
+	free(c->capability_text);
+	c->capability = cap;
+	c->capability_text = text;
+	return 0;
+}
+
+static int
+set_cors(struct config *c, const char *value, const struct origin *o,
+         char *err, size_t errlen)
+{
+	char *copy, *tok, *save = NULL;
+
+	copy = strdup(value);
+	if (copy == NULL)
+		return fail(err, errlen, o, "out of memory");
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", ", &save)) {
+		char **grown;
+
+		/* An origin is scheme://host[:port]; anything with a path,
+		 * or a lone '*', is a mistake we refuse to guess about. */
+		if ((strncmp(tok, "http://", 7) != 0 &&
+		    strncmp(tok, "https://", 8) != 0) ||
+		    strchr(strstr(tok, "//") + 2, '/') != NULL ||
+		    !cap_text_ok(tok, strlen(tok))) {
+			free(copy);
+			return fail(err, errlen, o, "cors_origins: each origin "
+			    "must look like https://app.example.com (scheme, "
+			    "host, optional port; no path, no '*')");
+		}
+		grown = realloc(c->cors_origins,
+		    (c->n_cors_origins + 1) * sizeof(char *));
+		if (grown == NULL) {
+			free(copy);
+			return fail(err, errlen, o, "out of memory");
+		}
+		c->cors_origins = grown;
+		c->cors_origins[c->n_cors_origins] = strdup(tok);
+		if (c->cors_origins[c->n_cors_origins] == NULL) {
+			free(copy);
+			return fail(err, errlen, o, "out of memory");
+		}
+		c->n_cors_origins++;
+	}
+	free(copy);
+	return 0;
+}
+
+/* Replace *slot with a copy of value (NULL if empty). */
+static int
+set_string(char **slot, const char *value)
+{
+	char *copy = NULL;
+
+	if (value[0] != '\0') {
+		copy = strdup(value);
+		if (copy == NULL)
+			return -1;
+	}
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+static int
+apply(struct config *c, const char *name, const char *value,
+      const struct origin *o, char *err, size_t errlen)
+{
+	long long n;
+	int i;
+
+	if (strcmp(name, "key") == 0)
+		return set_key(c, value, o, err, errlen);
+	if (strcmp(name, "mode") == 0) {
+		for (i = 0; i < MODE__MAX; i++)
+			if (strcmp(value, mode_names[i]) == 0)
+				break;
+		if (i == MODE__MAX)
+			return fail(err, errlen, o, "mode: expected "
+			    "token-request or jwt, got something else");
+		if (i == MODE_TOKEN)
+			return fail(err, errlen, o, "mode: 'token' (fetching "
+			    "tokens from Ably) is not available in this "
+			    "version; use token-request or jwt");
+		c->mode = (enum tok_mode)i;
+		return 0;
+	}
+	if (strcmp(name, "client_id") == 0) {
+		if (value[0] == '$')
+			return fail(err, errlen, o, "client_id: identity "
+			    "sources ($remote_user, $header:...) are not "
+			    "available in this version; use a fixed id or "
+			    "leave it empty for anonymous tokens");
+		if (!cap_text_ok(value, strlen(value)))
+			return fail(err, errlen, o, "client_id: must be UTF-8 "
+			    "text without control characters");
+		return set_string(&c->client_id, value) == 0 ? 0 :
+		    fail(err, errlen, o, "out of memory");
+	}
+	if (strcmp(name, "capability") == 0)
+		return set_capability(c, value, o, err, errlen);
+	if (strcmp(name, "ttl") == 0 || strcmp(name, "max_ttl") == 0) {
+		if (config_parse_duration(value, &n) != 0 ||
+		    n < CONFIG_MIN_TTL_MS || n > CONFIG_MAX_TTL_MS)
+			return fail(err, errlen, o, "%s: expected a duration "
+			    "between 1s and 24h, like 3600000 (ms), 3600s, 60m "
+			    "or 1h", name);
+		*(name[0] == 't' ? &c->ttl : &c->max_ttl) = n;
+		return 0;
+	}
+	if (strcmp(name, "cors_origins") == 0)
+		return set_cors(c, value, o, err, errlen);
+	if (strcmp(name, "max_body") == 0) {
+		char *end;
+
+		errno = 0;
+		n = strtoll(value, &end, 10);
+		if (value[0] < '0' || value[0] > '9' || *end != '\0' ||
+		    errno != 0 || n < 64 || n > 1024 * 1024)
+			return fail(err, errlen, o, "max_body: expected a "
+			    "number of bytes between 64 and 1048576");
+		c->max_body = (size_t)n;
+		return 0;
+	}
+	if (strcmp(name, "health_path") == 0) {
+		if (value[0] != '\0' && (value[0] != '/' ||
+		    strpbrk(value, "?# \t") != NULL))
+			return fail(err, errlen, o, "health_path: expected a "
+			    "path starting with '/', or empty to disable");
+		return set_string(&c->health_path, value) == 0 ? 0 :
+		    fail(err, errlen, o, "out of memory");
+	}
+	if (strcmp(name, "log_level") == 0) {
+		if (log_level_parse(value, &c->log_level) != 0)
+			return fail(err, errlen, o, "log_level: expected "
+			    "error, warn, info or debug");
+		return 0;
+	}
+	return fail(err, errlen, o, "unknown setting '%.40s'", name);
+}
+
+static char *
+trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+/* Read the whole file into a new NUL-terminated buffer. */
+static char *
+slurp(const char *path, int *holds_key_world_readable, char *err,
+      size_t errlen)
+{
+	struct stat st;
+	FILE *f;
+	char *data;
+	size_t n;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		(void)snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONFIG_FILE_MAX) {
+		(void)snprintf(err, errlen, "%s: not a regular file of at "
+		    "most %d bytes", path, CONFIG_FILE_MAX);
+		fclose(f);
+		return NULL;
+	}
+	*holds_key_world_readable = (st.st_mode & S_IROTH) != 0;
+	data = malloc((size_t)st.st_size + 1);
+	if (data == NULL) {
+		(void)snprintf(err, errlen, "%s: out of memory", path);
+		fclose(f);
+		return NULL;
+	}
+	n = fread(data, 1, (size_t)st.st_size, f);
+	data[n] = '\0';
+	fclose(f);
+	return data;
+}
+
+static int
+load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+	int world_readable = 0, rc = 0, lineno = 0, key_line = 0;
+	char *data, *line, *next;
+	unsigned seen = 0;
+
+	data = slurp(path, &world_readable, err, errlen);
+	if (data == NULL)
+		return -1;
+	for (line = data; line != NULL && rc == 0; line = next) {
+		struct origin o;
+		char *eq, *name, *value;
+		static const char *const names[] = { "key", "mode",
+		    "client_id", "capability", "ttl", "max_ttl",
+		    "cors_origins", "max_body", "health_path", "log_level" };
+		unsigned i;
+
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		(void)snprintf(o.where, sizeof(o.where), "%s:%d", path, lineno);
+		line = trim(line);
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		eq = strchr(line, '=');
+		if (eq == NULL) {
+			rc = fail(err, errlen, &o, "expected 'name = value'");
+			break;
+		}
+		*eq = '\0';
+		name = trim(line);
+		value = trim(eq + 1);
+		/* A setting given twice is almost always a mistake. */
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			if (strcmp(name, names[i]) != 0)
+				continue;
+			if (seen & (1u << i)) {
+				rc = fail(err, errlen, &o, "%s is set twice",
+				    name);
+				break;
+			}
+			seen |= 1u << i;
+		}
+		if (rc == 0)
+			rc = apply(c, name, value, &o, err, errlen);
+		if (rc == 0 && strcmp(name, "key") == 0)
+			key_line = lineno;
+	}
+	crypto_wipe(data, strlen(data));  /* it may hold the key */
+	free(data);
+	if (rc == 0 && key_line > 0 && world_readable)
+		log_warn("%s:%d holds the Ably key but the file is readable by "
+		    "every user; chmod 600 it (or 640 with the server's group)",
+		    path, key_line);
+	return rc;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	static const char *const key_vars[] = { "ABLY_API_KEY",
+	    "VITE_ABLY_KEY" };
+	struct origin o;
+	unsigned i;
+
+	memset(c, 0, sizeof(*c));
+	c->mode = MODE_TOKEN_REQUEST;
+	c->ttl = 3600LL * 1000;
+	c->max_ttl = CONFIG_MAX_TTL_MS;
+	c->max_body = 8192;
+	c->log_level = LOGL_INFO;
+	(void)snprintf(o.where, sizeof(o.where), "built-in defaults");
+	if (set_string(&c->client_id, "example-client-id") != 0 ||
+	    set_string(&c->health_path, "/healthz") != 0 ||
+	    set_capability(c, "{\"*\":[\"*\"]}", &o, err, errlen) != 0)
+		goto fail;
+	if (path != NULL) {
+		c->path = strdup(path);
+		if (c->path == NULL || load_file(c, path, err, errlen) != 0)
+			goto fail;
+	}
+	for (i = 0; i < sizeof(key_vars) / sizeof(key_vars[0]); i++) {
+		const char *v = getenv(key_vars[i]);
+
+		if (v == NULL || v[0] == '\0')
+			continue;
+		(void)snprintf(o.where, sizeof(o.where), "%s", key_vars[i]);
+		if (set_key(c, v, &o, err, errlen) != 0)
+			goto fail;
+		break;
+	}
+	if (c->ttl > c->max_ttl) {
+		(void)snprintf(err, errlen, "%s: ttl (%lld ms) is larger than "
+		    "max_ttl (%lld ms)", path ? path : "settings", c->ttl,
+		    c->max_ttl);
+		goto fail;
+	}
+	return 0;
+fail:
+	config_free(c);
+	return -1;
+}

@@ -1,0 +1,56 @@
+/* config: settings from the config file and the environment, read once at
+ * start-up and read-only afterwards.
+ *
+ * Precedence: built-in defaults < config file (--config FILE or
+ * ABLY_TOKEN_CONF) < environment (ABLY_API_KEY, else VITE_ABLY_KEY, for the
+ * key only). conf/ably-token.conf documents every setting.
+ */
+#ifndef TOK_CONFIG_H
+#define TOK_CONFIG_H
+
+#include <stddef.h>
+
+#include "capability.h"
+#include "key.h"
+#include "log.h"
+
+enum tok_mode { MODE_TOKEN_REQUEST, MODE_JWT, MODE_TOKEN, MODE__MAX };
+
+#define CONFIG_MAX_TTL_MS (24LL * 3600 * 1000)  /* Ably's own limit */
+#define CONFIG_MIN_TTL_MS 1000LL
+
+struct config {
+	struct ably_key key;          /* empty when no key is configured */
+	char key_source[96];          /* where the key came from (no secret) */
+	enum tok_mode mode;
+	char *client_id;              /* NULL = anonymous tokens */
+	struct capability *capability;
+	char *capability_text;        /* canonical form of capability */
+	long long ttl;                /* default lifetime, ms */
+	long long max_ttl;            /* largest ttl a caller may ask, ms */
+	char **cors_origins;          /* exact origins allowed for CORS */
+	size_t n_cors_origins;
+	size_t max_body;              /* bytes */
+	char *health_path;            /* NULL = no health answer */
+	enum log_level log_level;
+	char *path;                   /* the config file, NULL if none */
+};
+
+/* Load defaults, then the file at path (NULL = none), then the
+ * environment. On failure returns -1 with err naming the setting or
+ * file:line; *c is then freed already. The key's secret is never quoted. */
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Release everything (wiping the key). Safe on a zeroed config. */
+void config_free(struct config *c);
+
+const char *config_mode_name(enum tok_mode m);
+
+/* Parse a duration: plain milliseconds or a number with ms|s|m|h. */
+int config_parse_duration(const char *s, long long *ms);
+
+/* 1 if origin is in cors_origins. */
+int config_origin_allowed(const struct config *c, const char *origin);
+
+#endif

@@ -1,0 +1,129 @@
+/* crypto: thin wrappers over OpenSSL libcrypto. */
+#include "crypto.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+enum tok_err
+crypto_hmac_sha256(const void *key, size_t keylen, const void *msg,
+                   size_t msglen, unsigned char mac[CRYPTO_MAC_LEN])
+{
+	unsigned int maclen = 0;
+
+	if (keylen > (size_t)0x7fffffff)
+		return TOK_EINVAL;
+	if (HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, mac, &maclen)
+	    == NULL || maclen != CRYPTO_MAC_LEN)
+		return TOK_EINTERNAL;
+	return TOK_OK;
+}
+
+size_t
+crypto_b64_len(size_t n)
+{
+	return 4 * ((n + 2) / 3);
+}
+
+size_t
+crypto_b64(const void *in, size_t n, char *out)
+{
+	/* EVP_EncodeBlock writes padded base64 and a NUL, no newlines. */
+	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+size_t
+crypto_b64url(const void *in, size_t n, char *out)
+{
+	size_t len = crypto_b64(in, n, out);
+	size_t i;
+
+	while (len > 0 && out[len - 1] == '=')
+		len--;
+	out[len] = '\0';
+	for (i = 0; i < len; i++) {
+		if (out[i] == '+')
+			out[i] = '-';
+		else if (out[i] == '/')
+			out[i] = '_';
+	}
+	return len;
+}
+
+long
+crypto_b64url_decode(const char *in, size_t n, unsigned char *out)
+{
+	unsigned char *tmp;
+	size_t padded, i;
+	int len;
+	long result = -1;
+
+	if (n % 4 == 1)
+		return -1;
+	padded = n + (4 - n % 4) % 4;
+	tmp = OPENSSL_malloc(padded + 1);
+	if (tmp == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char c = in[i];
+
+		if (c == '-')
+			c = '+';
+		else if (c == '_')
+			c = '/';
+		else if (c == '+' || c == '/' || c == '=')
+			goto out;  /* not base64url */
+		tmp[i] = (unsigned char)c;
+	}
+	for (; i < padded; i++)
+		tmp[i] = '=';
+	/* EVP_DecodeBlock returns whole 3-byte groups; drop the padding. */
+	len = EVP_DecodeBlock(out, tmp, (int)padded);
+	if (len < 0)
+		goto out;
+	result = len - (long)(padded - n);
+out:
+	OPENSSL_clear_free(tmp, padded + 1);
+	return result;
+}
+
+enum tok_err
+crypto_random(void *p, size_t n)
+{
+	if (n > (size_t)0x7fffffff || RAND_bytes(p, (int)n) != 1)
+		return TOK_EINTERNAL;
+	return TOK_OK;
+}
+
+enum tok_err
+crypto_nonce(char out[CRYPTO_NONCE_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[CRYPTO_NONCE_LEN / 2];
+	size_t i;
+
+	if (crypto_random(raw, sizeof(raw)) != TOK_OK)
+		return TOK_EINTERNAL;
+	for (i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 0x0f];
+	}
+	out[CRYPTO_NONCE_LEN] = '\0';
+	return TOK_OK;
+}
+
+int
+crypto_equal(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+void
+crypto_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}

@@ -1,0 +1,67 @@
+/* key: parse and wipe Ably API keys. */
+#include "key.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+	    c == '\f' || c == '\v';
+}
+
+enum tok_err
+key_parse(const char *text, struct ably_key *k, struct tok_error *e)
+{
+	const char *colon, *p;
+	size_t namelen, seclen;
+
+	k->name = k->secret = NULL;
+	k->secret_len = 0;
+	colon = strchr(text, ':');
+	if (colon == NULL)
+		return tok_fail(e, TOK_EINVAL, 40101,
+		    "key has no ':secret' part (expected appId.keyId:secret)");
+	namelen = (size_t)(colon - text);
+	seclen = strlen(colon + 1);
+	if (namelen == 0 || seclen == 0)
+		return tok_fail(e, TOK_EINVAL, 40101,
+		    "key name or secret is empty (expected appId.keyId:secret)");
+	if (memchr(text, '.', namelen) == NULL)
+		return tok_fail(e, TOK_EINVAL, 40101,
+		    "key name has no '.' (expected appId.keyId:secret)");
+	for (p = text; *p != '\0'; p++) {
+		if (is_space(*p) || (p > colon && (*p == ':' || *p == '.')))
+			return tok_fail(e, TOK_EINVAL, 40101,
+			    "key contains whitespace, or ':' or '.' in the secret "
+			    "(expected appId.keyId:secret)");
+	}
+	k->name = strndup(text, namelen);
+	k->secret = strndup(colon + 1, seclen);
+	if (k->name == NULL || k->secret == NULL) {
+		key_clear(k);
+		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+	}
+	k->secret_len = seclen;
+	return TOK_OK;
+}
+
+int
+key_loaded(const struct ably_key *k)
+{
+	return k->secret != NULL;
+}
+
+void
+key_clear(struct ably_key *k)
+{
+	if (k->secret != NULL)
+		crypto_wipe(k->secret, k->secret_len);
+	free(k->secret);
+	free(k->name);
+	k->name = k->secret = NULL;
+	k->secret_len = 0;
+}

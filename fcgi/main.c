@@ -1,0 +1,514 @@
+/* main: start-up, the process model and the FastCGI accept loop.
+ *
+ * One binary, three ways to run (DESIGN.md "Process model"):
+ *   - a listening socket handed over on stdin (mod_fcgid, spawn-fcgi) or by
+ *     systemd (LISTEN_FDS): serve it;
+ *   - --listen unix:PATH|HOST:PORT --workers N: open the socket and pre-fork
+ *     N workers, restart any that die, drain and exit on SIGTERM/SIGINT;
+ *   - neither: plain CGI, one request from the environment and stdin.
+ * The config and key are read before the first accept. This is the only
+ * file with process-wide state (the signal flag).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "cli.h"
+#include "config.h"
+#include "endpoint.h"
+#include "log.h"
+
+#define VERSION "0.1.0"
+#define MAX_WORKERS 256
+#define OUT_MAX (256 * 1024)
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	/* Makes libfcgi's accept() stop retrying on EINTR. */
+	FCGX_ShutdownPending();
+}
+
+/* No SA_RESTART: a blocked accept() or waitpid() must return on SIGTERM
+ * instead of holding it until the next request arrives. */
+static void
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);  /* a vanished peer is an error value */
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: ably-token [--config FILE] [--listen unix:PATH|HOST:PORT]\n"
+"                  [--workers N] [--socket-mode MODE] [--socket-owner U[:G]]\n"
+"       ably-token sign|jwt [options]   (see ably-token sign --help)\n"
+"       ably-token --check-config | --help | --version\n"
+"\n"
+"An Ably token endpoint for nginx, Apache or CGI hosting: answers\n"
+"ably-js authUrl requests with a signed TokenRequest or an Ably JWT,\n"
+"without the API key ever leaving the server.\n"
+"\n"
+"How it runs:\n"
+"  --listen ADDR     open ADDR (unix:/run/ably-token.sock or 127.0.0.1:9000)\n"
+"                    and serve it with --workers pre-forked processes\n"
+"  (stdin a socket)  serve the FastCGI socket on stdin (mod_fcgid,\n"
+"                    spawn-fcgi) or from systemd (LISTEN_FDS)\n"
+"  (otherwise)       answer one request as a plain CGI program\n"
+"\n"
+"Options:\n"
+"  --config FILE        settings file (default: $ABLY_TOKEN_CONF, else\n"
+"                       built-in defaults); see conf/ably-token.conf\n"
+"  --workers N          worker processes (default 2 with --listen)\n"
+"  --socket-mode MODE   octal mode of a unix socket (default 0660)\n"
+"  --socket-owner U[:G] owner (and group) of a unix socket\n"
+"  --check-config       load and validate the settings, then exit\n"
+"\n"
+"Environment: ABLY_API_KEY (or VITE_ABLY_KEY) holds the key,\n"
+"appId.keyId:secret; it overrides the config file's key.\n"
+"Exit status: 0 ok, 2 bad usage or settings.\n");
+}
+
+struct fcgi_ctx {
+	FCGX_Request *req;
+};
+
+static const char *
+fcgi_param(void *ctx, const char *name)
+{
+	return FCGX_GetParam(name, ((struct fcgi_ctx *)ctx)->req->envp);
+}
+
+static long
+fcgi_read(void *ctx, char *buf, size_t n)
+{
+	int want = n > 65536 ? 65536 : (int)n;
+
+	return FCGX_GetStr(buf, want, ((struct fcgi_ctx *)ctx)->req->in);
+}
+
+static const char *
+cgi_param(void *ctx, const char *name)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+static long
+cgi_read(void *ctx, char *buf, size_t n)
+{
+	size_t got = fread(buf, 1, n, stdin);
+
+	(void)ctx;
+	return ferror(stdin) ? -1 : (long)got;
+}
+
+/* Serve FastCGI requests on fd until told to stop. */
+static int
+worker_loop(const struct config *cfg, int fd)
+{
+	FCGX_Request req;
+	struct endpoint ep;
+	struct buf out;
+
+	if (FCGX_Init() != 0 ||
+	    FCGX_InitRequest(&req, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_err("cannot initialise libfcgi");
+		return 1;
+	}
+	endpoint_init(&ep, cfg);
+	buf_init(&out, OUT_MAX);
+	while (!stop_requested) {
+		struct fcgi_ctx ctx = { &req };
+		struct req_source src = { fcgi_param, fcgi_read, &ctx };
+
+		if (FCGX_Accept_r(&req) < 0) {
+			if (stop_requested || errno == EINTR)
+				continue;
+			log_err("accept failed: %s", strerror(errno));
+			break;
+		}
+		buf_reset(&out);
+		endpoint_handle(&ep, &src, &out);
+		if (FCGX_PutStr(out.data, (int)out.len, req.out) < 0)
+			log_warn("the web server went away before the answer");
+		FCGX_Finish_r(&req);
+	}
+	buf_free(&out);
+	FCGX_Free(&req, 0);
+	return stop_requested ? 0 : 1;
+}
+
+static int
+serve_cgi(const struct config *cfg)
+{
+	struct endpoint ep;
+	struct buf out;
+	struct req_source src = { cgi_param, cgi_read, NULL };
+	int rc = 0;
+
+	endpoint_init(&ep, cfg);
+	buf_init(&out, OUT_MAX);
+	endpoint_handle(&ep, &src, &out);
+	if (fwrite(out.data, 1, out.len, stdout) != out.len ||
+	    fflush(stdout) != 0)
+		rc = 1;
+	buf_free(&out);
+	return rc;
+}
+
+/* Parse "unix:PATH" or "HOST:PORT" and return a listening socket. */
+static int
+open_listener(const char *spec, mode_t mode, const char *owner)
+{
+	int fd = -1;
+
+	if (strncmp(spec, "unix:", 5) == 0) {
+		struct sockaddr_un sa;
+		const char *path = spec + 5;
+		struct stat st;
+		mode_t old;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sun_family = AF_UNIX;
+		if (path[0] != '/' || strlen(path) >= sizeof(sa.sun_path)) {
+			fprintf(stderr, "ably-token: --listen: unix socket path "
+			    "must be absolute and shorter than %zu bytes\n",
+			    sizeof(sa.sun_path));
+			return -1;
+		}
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		/* Replace a stale socket, but never another kind of file. */
+		if (lstat(path, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode)) {
+				fprintf(stderr, "ably-token: --listen: %s exists "
+				    "and is not a socket\n", path);
+				return -1;
+			}
+			unlink(path);
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		/* Bind with a tight umask so the socket is never briefly open
+		 * to everyone, then set the mode asked for. */
+		old = umask(0177);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			umask(old);
+			fprintf(stderr, "ably-token: --listen %s: %s\n", spec,
+			    strerror(errno));
+			goto fail;
+		}
+		umask(old);
+		if (chmod(path, mode) != 0) {
+			fprintf(stderr, "ably-token: chmod %s: %s\n", path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (owner != NULL) {
+			char user[128], *group;
+			struct passwd *pw;
+			struct group *gr = NULL;
+
+			(void)snprintf(user, sizeof(user), "%s", owner);
+			group = strchr(user, ':');
+			if (group != NULL)
+				*group++ = '\0';
+			pw = getpwnam(user);
+			if (group != NULL)
+				gr = getgrnam(group);
+			if (pw == NULL || (group != NULL && gr == NULL) ||
+			    chown(path, pw->pw_uid, gr ? gr->gr_gid :
+			    pw->pw_gid) != 0) {
+				fprintf(stderr, "ably-token: --socket-owner %s: "
+				    "unknown user/group or chown failed\n",
+				    owner);
+				goto fail;
+			}
+		}
+	} else {
+		struct sockaddr_in sa;
+		char host[64];
+		const char *colon = strrchr(spec, ':');
+		char *end;
+		long port;
+		int one = 1;
+
+		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
+			fprintf(stderr, "ably-token: --listen: expected "
+			    "unix:/path or HOST:PORT (e.g. 127.0.0.1:9000)\n");
+			return -1;
+		}
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		port = strtol(colon + 1, &end, 10);
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons((unsigned short)port);
+		if (*end != '\0' || port < 1 || port > 65535 ||
+		    inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+			fprintf(stderr, "ably-token: --listen: expected an IPv4 "
+			    "address and a port, e.g. 127.0.0.1:9000\n");
+			return -1;
+		}
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd >= 0)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+			    sizeof(one));
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			fprintf(stderr, "ably-token: --listen %s: %s\n", spec,
+			    strerror(errno));
+			goto fail;
+		}
+	}
+	if (listen(fd, 1024) != 0) {
+		fprintf(stderr, "ably-token: listen: %s\n", strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static pid_t
+spawn_worker(const struct config *cfg, int fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int rc = worker_loop(cfg, fd);
+
+		/* The config (and the key in it) is freed by the exit path
+		 * of the parent's copy; wipe this process's copy too. */
+		config_free((struct config *)cfg);
+		_exit(rc);
+	}
+	if (pid < 0)
+		log_err("fork failed: %s", strerror(errno));
+	return pid;
+}
+
+/* Pre-fork n workers on fd, keep n running, stop them on SIGTERM. */
+static int
+supervise(const struct config *cfg, int fd, int n)
+{
+	pid_t pids[MAX_WORKERS];
+	time_t born[MAX_WORKERS];
+	int i, alive = 0;
+
+	for (i = 0; i < n; i++) {
+		pids[i] = spawn_worker(cfg, fd);
+		born[i] = time(NULL);
+		alive += pids[i] > 0;
+	}
+	log_info("serving with %d workers (mode %s)", n,
+	    config_mode_name(cfg->mode));
+	while (!stop_requested) {
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (i = 0; i < n && pids[i] != pid; i++)
+			;
+		if (i == n)
+			continue;
+		alive--;
+		pids[i] = -1;
+		if (stop_requested)
+			break;
+		if (WIFSIGNALED(status))
+			log_err("worker %ld killed by signal %d; restarting",
+			    (long)pid, WTERMSIG(status));
+		else
+			log_warn("worker %ld exited with %d; restarting",
+			    (long)pid, WEXITSTATUS(status));
+		/* A worker that dies at once would otherwise spin. */
+		if (time(NULL) - born[i] < 1)
+			sleep(1);
+		pids[i] = spawn_worker(cfg, fd);
+		born[i] = time(NULL);
+		alive += pids[i] > 0;
+	}
+	/* Drain: each worker finishes its request in flight, then exits. */
+	for (i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	while (alive > 0) {
+		pid_t pid = waitpid(-1, NULL, 0);
+
+		if (pid < 0 && errno != EINTR)
+			break;
+		if (pid > 0)
+			alive--;
+	}
+	log_info("stopped");
+	return 0;
+}
+
+/* The socket systemd passed, or -1. */
+static int
+systemd_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
+	    atoi(fds) < 1)
+		return -1;
+	return 3;  /* SD_LISTEN_FDS_START */
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { O_CONFIG = 1, O_LISTEN, O_WORKERS, O_SOCKET_MODE,
+	    O_SOCKET_OWNER, O_CHECK, O_HELP, O_VERSION };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "workers", required_argument, NULL, O_WORKERS },
+		{ "socket-mode", required_argument, NULL, O_SOCKET_MODE },
+		{ "socket-owner", required_argument, NULL, O_SOCKET_OWNER },
+		{ "check-config", no_argument, NULL, O_CHECK },
+		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = getenv("ABLY_TOKEN_CONF");
+	const char *listen_spec = NULL, *owner = NULL;
+	long workers = 0;
+	mode_t mode = 0660;
+	struct config cfg;
+	char err[512], *end;
+	int c, fd, rc, is_cgi, check_only = 0;
+
+	if (argc > 1 && (strcmp(argv[1], "sign") == 0 ||
+	    strcmp(argv[1], "jwt") == 0))
+		return cli_main(argc - 1, argv + 1);
+	if (config_path != NULL && config_path[0] == '\0')
+		config_path = NULL;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_CONFIG: config_path = optarg; break;
+		case O_LISTEN: listen_spec = optarg; break;
+		case O_WORKERS:
+			workers = strtol(optarg, &end, 10);
+			if (*end != '\0' || workers < 1 || workers > MAX_WORKERS) {
+				fprintf(stderr, "ably-token: --workers: expected "
+				    "1..%d\n", MAX_WORKERS);
+				return 2;
+			}
+			break;
+		case O_SOCKET_MODE:
+			mode = (mode_t)strtol(optarg, &end, 8);
+			if (*end != '\0' || mode > 0777) {
+				fprintf(stderr, "ably-token: --socket-mode: "
+				    "expected octal like 0660\n");
+				return 2;
+			}
+			break;
+		case O_SOCKET_OWNER: owner = optarg; break;
+		case O_CHECK: check_only = 1; break;
+		case O_HELP: usage(stdout); return 0;
+		case O_VERSION: printf("ably-token %s\n", VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ably-token: unexpected argument '%s'\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	fd = systemd_socket();
+	is_cgi = listen_spec == NULL && fd < 0 && FCGX_IsCGI();
+	if (config_load(&cfg, config_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ably-token: %s\n", err);
+		if (is_cgi && getenv("GATEWAY_INTERFACE") != NULL)
+			fputs("Status: 500 Internal Server Error\r\n"
+			    "Content-Type: application/json\r\n"
+			    "Cache-Control: no-store\r\n"
+			    "X-Ably-ErrorCode: 50000\r\n"
+			    "X-Ably-ErrorMessage: token endpoint misconfigured"
+			    "\r\n\r\n{\"error\":{\"message\":\"token endpoint "
+			    "misconfigured\",\"code\":50000,\"statusCode\":500,"
+			    "\"href\":\"https://help.ably.io/error/50000\"}}",
+			    stdout);
+		return 2;
+	}
+	log_set_level(cfg.log_level);
+	if (check_only) {
+		printf("ok: mode %s, key %s%s%s, client_id %s, ttl %lld ms, "
+		    "max_ttl %lld ms\n", config_mode_name(cfg.mode),
+		    key_loaded(&cfg.key) ? cfg.key.name : "missing",
+		    key_loaded(&cfg.key) ? " from " : "", cfg.key_source,
+		    cfg.client_id ? cfg.client_id : "(anonymous)", cfg.ttl,
+		    cfg.max_ttl);
+		rc = key_loaded(&cfg.key) ? 0 : 2;
+		config_free(&cfg);
+		return rc;
+	}
+	if (is_cgi && getenv("GATEWAY_INTERFACE") == NULL &&
+	    getenv("REQUEST_METHOD") == NULL) {
+		fprintf(stderr, "ably-token: not started by a web server (no "
+		    "socket on stdin, no CGI variables); see --help\n");
+		config_free(&cfg);
+		return 2;
+	}
+	if (!key_loaded(&cfg.key))
+		log_warn("no Ably key configured (ABLY_API_KEY or key = ...): "
+		    "every token request will be answered with a 500 error");
+	install_signals();
+	if (is_cgi) {
+		rc = serve_cgi(&cfg);
+	} else if (listen_spec != NULL) {
+		fd = open_listener(listen_spec, mode, owner);
+		if (fd < 0) {
+			config_free(&cfg);
+			return 2;
+		}
+		rc = supervise(&cfg, fd, workers ? (int)workers : 2);
+		close(fd);
+		if (strncmp(listen_spec, "unix:", 5) == 0)
+			unlink(listen_spec + 5);
+	} else {
+		/* Socket from mod_fcgid/spawn-fcgi (fd 0) or systemd (fd 3). */
+		if (fd < 0)
+			fd = 0;
+		rc = workers > 0 ? supervise(&cfg, fd, (int)workers) :
+		    worker_loop(&cfg, fd);
+	}
+	config_free(&cfg);
+	return rc;
+}

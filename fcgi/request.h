@@ -1,0 +1,61 @@
+/* request: one HTTP request from the web server, as plain data.
+ *
+ * The web server's CGI/FastCGI parameters and body come in through a
+ * struct req_source, so FastCGI, plain CGI and tests share this parser.
+ * It collects the TokenParams (clientId, capability, ttl) as raw text;
+ * deciding whether they are acceptable is policy's job.
+ */
+#ifndef TOK_REQUEST_H
+#define TOK_REQUEST_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+#define REQ_MAX_QUERY (16 * 1024)
+
+enum req_method { REQ_GET, REQ_POST, REQ_OPTIONS, REQ_OTHER };
+
+struct req_source {
+	/* A parameter such as "REQUEST_METHOD" or "HTTP_ORIGIN"; NULL if
+	 * absent. The string must stay valid while the request is parsed. */
+	const char *(*param)(void *ctx, const char *name);
+	/* Read up to n body bytes; 0 at end of input, -1 on error. */
+	long (*read)(void *ctx, char *buf, size_t n);
+	void *ctx;
+};
+
+/* One TokenParam: absent, or present with text (no NUL inside). */
+struct req_value {
+	int present;
+	char *text;  /* owned; NULL when absent */
+};
+
+struct request {
+	enum req_method method;
+	char method_name[12];      /* for logs and the 405 answer */
+	char *path;                /* owned, without the query string */
+	char *origin;              /* owned copy of Origin, or NULL */
+	char *preflight_headers;   /* Access-Control-Request-Headers */
+	char *remote_user;         /* REMOTE_USER, or NULL */
+	struct req_value client_id;
+	struct req_value capability;  /* JSON text as sent */
+	struct req_value ttl;         /* decimal text as sent */
+};
+
+/* Parse the request; the body is read only for POST and only up to
+ * max_body bytes (larger is TOK_ETOOBIG without reading). On failure the
+ * request is still safe to req_free() and method/path/origin are set, so an
+ * error answer can honour CORS. */
+enum tok_err req_parse(struct request *r, const struct req_source *src,
+                       size_t max_body, struct tok_error *e)
+	__attribute__((warn_unused_result));
+
+void req_free(struct request *r);
+
+/* Decode application/x-www-form-urlencoded text (s, n bytes) in place
+ * semantics: writes the decoded bytes to out (at least n+1 bytes) and
+ * returns their count, or -1 on a broken %-escape or a decoded NUL. */
+long req_form_decode(const char *s, size_t n, char *out);
+
+#endif
