@@ -285,6 +285,11 @@ cap_parse(const char *text, size_t len, enum cap_check check,
 	*out = NULL;
 	if (len > 0x7fffffff)
 		return tok_fail(e, TOK_EINVAL, 40000, "capability is too long");
+	/* json-c object keys are C strings: a "\u0000" in a resource name
+	 * would silently cut it short, so refuse it up front. */
+	if (memmem(text, len, "\\u0000", 6) != NULL)
+		return tok_fail(e, TOK_EINVAL, 40000,
+		    "capability must not contain NUL characters");
 	tok = json_tokener_new_ex(CAP_JSON_DEPTH);
 	if (tok == NULL)
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
