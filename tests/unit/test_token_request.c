@@ -42,6 +42,15 @@ vector_capability(struct json_object *params)
 	return s;
 }
 
+/* ably-js quirks we deliberately do not copy (each vector's "quirk" text
+ * says so): ttl 0 emitted, clientId null emitted, ttl kept as a string. */
+static int
+deliberate_difference(const char *id)
+{
+	return strncmp(id, "tr15-", 5) == 0 || strncmp(id, "tr16-", 5) == 0 ||
+	    strncmp(id, "tr17-", 5) == 0;
+}
+
 static void
 test_vectors(void **state)
 {
@@ -94,7 +103,7 @@ test_vectors(void **state)
 		 * that we deliberately do not copy (ttl 0, null clientId,
 		 * ttl as a string). */
 		assert_int_equal(tr_build(&k, &p, &json, &e), TOK_OK);
-		if (member_str(v, "quirk") == NULL) {
+		if (!deliberate_difference(id)) {
 			if (strcmp(json, member_str(v, "expected_json")) != 0)
 				fail_msg("%s: JSON differs:\n%s\n%s", id, json,
 				    member_str(v, "expected_json"));
@@ -108,7 +117,7 @@ test_vectors(void **state)
 		free(cap);
 		key_clear(&k);
 	}
-	assert_int_equal(checked_bytes, 14);
+	assert_int_equal(checked_bytes, n - 3);
 	json_object_put(root);
 }
 
