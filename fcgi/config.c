@@ -297,10 +297,10 @@ trim(char *s)
 	return s;
 }
 
-/* Read the whole file into a new NUL-terminated buffer. */
+/* Read the whole file into a new NUL-terminated buffer of *len bytes. */
 static char *
-slurp(const char *path, int *holds_key_world_readable, char *err,
-      size_t errlen)
+slurp(const char *path, size_t *len, int *holds_key_world_readable,
+      char *err, size_t errlen)
 {
 	struct stat st;
 	FILE *f;
@@ -329,6 +329,7 @@ slurp(const char *path, int *holds_key_world_readable, char *err,
 	}
 	n = fread(data, 1, (size_t)st.st_size, f);
 	data[n] = '\0';
+	*len = n;
 	fclose(f);
 	return data;
 }
@@ -339,8 +340,9 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 	int world_readable = 0, rc = 0, lineno = 0, key_line = 0;
 	char *data, *line, *next;
 	unsigned seen = 0;
+	size_t len = 0;
 
-	data = slurp(path, &world_readable, err, errlen);
+	data = slurp(path, &len, &world_readable, err, errlen);
 	if (data == NULL)
 		return -1;
 	for (line = data; line != NULL && rc == 0; line = next) {
@@ -383,7 +385,9 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 		if (rc == 0 && strcmp(name, "key") == 0)
 			key_line = lineno;
 	}
-	crypto_wipe(data, strlen(data));  /* it may hold the key */
+	/* It may hold the key. The whole length: parsing cut the text into
+	 * NUL-terminated pieces, so strlen() would stop after the first line. */
+	crypto_wipe(data, len);
 	free(data);
 	if (rc == 0 && key_line > 0 && world_readable)
 		log_warn("%s:%d holds the Ably key but the file is readable by "

@@ -146,10 +146,18 @@ endpoint_handle(struct endpoint *ep, const struct req_source *src,
 	if (rc != TOK_OK) {
 		/* answered below */
 	} else if (c->health_path != NULL && r.path != NULL &&
-	    strcmp(r.path, c->health_path) == 0 && r.method == REQ_GET) {
-		rc = health(ep, out, &cors);
-		if (rc != TOK_OK)
-			tok_fail(&e, rc, 0, "could not build the answer");
+	    strcmp(r.path, c->health_path) == 0) {
+		/* The health path never hands out a credential, whatever
+		 * the method: web servers often log and limit it less. */
+		if (r.method != REQ_GET) {
+			allow = "GET";
+			rc = tok_fail(&e, TOK_EMETHOD, 40500,
+			    "the health path answers GET only");
+		} else {
+			rc = health(ep, out, &cors);
+			if (rc != TOK_OK)
+				tok_fail(&e, rc, 0, "could not build the answer");
+		}
 	} else if (r.method == REQ_OPTIONS) {
 		if (cors.allow_origin != NULL)
 			rc = resp_preflight(out, &cors, r.preflight_headers);

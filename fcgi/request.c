@@ -151,11 +151,12 @@ parse_form(struct request *r, const char *s, size_t n, struct tok_error *e)
 	return rc;
 }
 
-/* The text of a JSON member for a TokenParam; objects (a capability) are
- * serialised the way they came, canonicalisation is capability's job. */
+/* The text of a JSON member for a TokenParam; objects (only a capability
+ * may be one) are serialised the way they came, canonicalisation is
+ * capability's job. */
 static enum tok_err
-json_member(struct req_value *slot, struct json_object *v, int *seen,
-            struct tok_error *e)
+json_member(struct req_value *slot, struct json_object *v, int allow_object,
+            int *seen, struct tok_error *e)
 {
 	const char *s;
 	size_t len;
@@ -170,9 +171,13 @@ json_member(struct req_value *slot, struct json_object *v, int *seen,
 			return tok_fail(e, TOK_EINVAL, 40000,
 			    "parameters must not contain NUL characters");
 		return set_value(slot, s, len, seen, e);
+	case json_type_object:
+		if (!allow_object)
+			return tok_fail(e, TOK_EINVAL, 40000,
+			    "only capability may be a JSON object");
+		/* fall through */
 	case json_type_int:
 	case json_type_double:
-	case json_type_object:
 		s = json_object_to_json_string_ext(v,
 		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 		if (s == NULL)
@@ -193,6 +198,12 @@ parse_json(struct request *r, const char *s, size_t n, struct tok_error *e)
 	enum tok_err rc = TOK_OK;
 	int seen[3] = { 0, 0, 0 };
 
+	/* json-c object names are C strings: a "\u0000" in one would cut it
+	 * short ("ttl\u0000x" would count as "ttl", a capability resource
+	 * "a\u0000b" as "a"), so refuse it up front, as capability does. */
+	if (memmem(s, n, "\\u0000", 6) != NULL)
+		return tok_fail(e, TOK_EINVAL, 40000,
+		    "parameters must not contain NUL characters");
 	tok = json_tokener_new_ex(REQ_JSON_DEPTH);
 	if (tok == NULL)
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
@@ -212,7 +223,7 @@ parse_json(struct request *r, const char *s, size_t n, struct tok_error *e)
 
 		if (slot == NULL)
 			continue;
-		rc = json_member(slot, v, seenp, e);
+		rc = json_member(slot, v, slot == &r->capability, seenp, e);
 		if (rc != TOK_OK)
 			break;
 	}

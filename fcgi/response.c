@@ -129,7 +129,9 @@ resp_preflight(struct buf *out, const struct resp_cors *cors,
 	    is_header_list(request_headers))
 		rc = buf_printf(out, "Access-Control-Allow-Headers: %s\r\n",
 		    request_headers);
+	/* A 204 has no body and must not carry Content-Length (RFC 9110
+	 * 8.6), so the head simply ends. */
 	if (rc == TOK_OK)
-		rc = buf_adds(out, "Content-Length: 0\r\n\r\n");
+		rc = buf_adds(out, "\r\n");
 	return rc;
 }
