@@ -468,16 +468,20 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
+	if (check_only && !key_loaded(&cfg.key)) {
+		fprintf(stderr, "ably-token: settings are valid, but no key is "
+		    "configured (set ABLY_API_KEY or key = ...)\n");
+		config_free(&cfg);
+		return 2;
+	}
 	if (check_only) {
 		printf("ok: mode %s, key %s%s%s, client_id %s, ttl %lld ms, "
 		    "max_ttl %lld ms\n", config_mode_name(cfg.mode),
-		    key_loaded(&cfg.key) ? cfg.key.name : "missing",
-		    key_loaded(&cfg.key) ? " from " : "", cfg.key_source,
+		    cfg.key.name, " from ", cfg.key_source,
 		    cfg.client_id ? cfg.client_id : "(anonymous)", cfg.ttl,
 		    cfg.max_ttl);
-		rc = key_loaded(&cfg.key) ? 0 : 2;
 		config_free(&cfg);
-		return rc;
+		return 0;
 	}
 	if (is_cgi && getenv("GATEWAY_INTERFACE") == NULL &&
 	    getenv("REQUEST_METHOD") == NULL) {
