@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Install what building, testing and running ably-token needs, and nothing that
+# is already there. Safe to run again and again (`make test` and `make run` do).
+#
+#   scripts/install-deps.sh            Debian packages that are missing, then npm ci if needed
+#   scripts/install-deps.sh --check    only report what is missing; exit 1 if anything is
+#
+# Debian 12. Runs apt-get through sudo only when not root. apt-get update runs at
+# most once, and only when something has to be installed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+check_only=0
+case "${1:-}" in
+    --check) check_only=1 ;;
+    "") ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-deps: unknown argument: $1" >&2; exit 2 ;;
+esac
+
+say() { echo "install-deps: $*"; }
+
+packages=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libjson-c-dev
+          libssl-dev libcmocka-dev valgrind)
+
+installed() {
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+
+# Any nginx flavour will do; only install nginx-light when none is there, since
+# the flavours conflict with each other.
+if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then
+    have_nginx=0
+    for p in nginx-light nginx-core nginx-full nginx-extras nginx; do
+        if installed "$p"; then have_nginx=1; break; fi
+    done
+    [ "$have_nginx" -eq 1 ] || missing+=(nginx-light)
+fi
+
+# Node may come from elsewhere (NodeSource, nvm); Debian's only if there is none.
+if ! command -v node >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+    say "warning: node is installed but npm is not; install npm the way node was installed"
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+    say "Debian packages: all present"
+elif [ "$check_only" -eq 1 ]; then
+    say "missing Debian packages: ${missing[*]}"
+else
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { say "not root and no sudo: install ${missing[*]} as root" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    say "installing: ${missing[*]}"
+    say "running apt-get update"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    say "installed: ${missing[*]}"
+fi
+
+if command -v node >/dev/null 2>&1; then
+    major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    if [ "$major" -lt 20 ]; then
+        say "warning: node $(node --version) is older than 20 (package.json engines); the tests may not run"
+    fi
+fi
+
+# npm packages (ably-js for the emulator and the integration tests).
+cd "$root"
+npm_needed=0
+if [ ! -d node_modules ]; then
+    npm_needed=1; why="node_modules is missing"
+else
+    # npm keeps its own record of what it installed; compare against it when present.
+    stamp=node_modules/.package-lock.json
+    [ -f "$stamp" ] || stamp=node_modules
+    if [ package-lock.json -nt "$stamp" ]; then
+        npm_needed=1; why="package-lock.json is newer than node_modules"
+    fi
+fi
+
+if [ "$npm_needed" -eq 0 ]; then
+    say "npm packages: up to date"
+elif [ "$check_only" -eq 1 ]; then
+    say "npm ci needed: $why"
+    missing+=(npm-packages)
+elif ! command -v npm >/dev/null 2>&1; then
+    say "npm ci needed ($why) but npm is not installed" >&2
+    exit 1
+else
+    say "running npm ci ($why)"
+    npm ci --no-audit --no-fund
+fi
+
+if [ "$check_only" -eq 1 ] && [ ${#missing[@]} -gt 0 ]; then
+    exit 1
+fi
+exit 0

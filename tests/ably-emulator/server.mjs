@@ -1,0 +1,856 @@
+// Local Ably emulator: the slice of Ably's REST API that ably-token-fcgi and its tests touch.
+// It checks what clients send as strictly as Ably does, so tests never need the network.
+// Node core only. Usage: node server.mjs [--host H] [--port N] [--keys FILE] [--quiet]
+// See README.md beside this file for the routes, the control endpoints and the error codes.
+
+import http from 'node:http';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_KEYS_FILE = path.join(HERE, 'test-keys.json');
+
+const MAX_BODY = 64 * 1024;               // far above any TokenRequest; stops memory abuse
+const TIME_WINDOW_MS = 2 * 60 * 1000;     // Ably accepts TokenRequest timestamps within 2 min
+const DEFAULT_TTL = 60 * 60 * 1000;
+const MAX_TTL = 24 * 60 * 60 * 1000;
+const MAX_TTL_REVOCABLE = 60 * 60 * 1000;
+const LAST_REQUESTS = 50;
+const MAX_MESSAGES_PER_CHANNEL = 1000;
+const MAX_TOKENS = 200000;
+const FAULT_ROUTES = ['requestToken', 'time'];
+const ROUTES = ['requestToken', 'time', 'publish', 'history', 'control', 'preflight', 'other'];
+
+export const OPERATIONS = new Set([
+  'subscribe', 'publish', 'presence', 'history', 'stats', 'channel-metadata', 'push-subscribe',
+  'push-admin', 'privileged-headers', 'object-subscribe', 'object-publish', 'annotation-subscribe',
+  'annotation-publish', 'message-update-own', 'message-update-any', 'message-delete-own',
+  'message-delete-any', '*',
+]);
+
+/* An error Ably would answer with: HTTP status plus Ably error code. */
+export class AblyError extends Error {
+  constructor(statusCode, code, message) {
+    super(message);
+    this.statusCode = statusCode;
+    this.code = code;
+  }
+}
+function fail(statusCode, code, message) {
+  throw new AblyError(statusCode, code, message);
+}
+
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/* Header values must be printable ASCII, or node throws; also keeps log lines on one line. */
+const printable = (s, max = 200) => String(s).replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+
+/* Constant-time string compare; hashing first makes unequal lengths safe to compare. */
+function safeEqual(a, b) {
+  const h = (s) => crypto.createHash('sha256').update(String(s)).digest();
+  return crypto.timingSafeEqual(h(a), h(b)) && a.length === b.length;
+}
+
+const hmac = (secret, text, enc) =>
+  crypto.createHmac('sha256', Buffer.from(secret, 'utf8')).update(text, 'utf8').digest(enc);
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities (ABLY-TOKENS.md §4). A capability is a Map of resource -> sorted operations.
+
+/* Parse a capability JSON string; 40000 for anything Ably would refuse. */
+export function parseCapability(text) {
+  let obj;
+  try {
+    obj = JSON.parse(text);
+  } catch {
+    fail(400, 40000, 'Invalid capability: not valid JSON');
+  }
+  if (!isPlainObject(obj)) fail(400, 40000, 'Invalid capability: must be a JSON object');
+  const cap = new Map();
+  for (const [resource, ops] of Object.entries(obj)) {
+    if (resource === '') fail(400, 40000, 'Invalid capability: empty resource name');
+    if (!Array.isArray(ops) || ops.length === 0)
+      fail(400, 40000, `Invalid capability: operations for "${resource}" must be a non-empty array`);
+    for (const op of ops) {
+      if (typeof op !== 'string' || !OPERATIONS.has(op))
+        fail(400, 40000, `Invalid capability: unknown operation ${JSON.stringify(op)}`);
+    }
+    cap.set(resource, normaliseOps(ops));
+  }
+  return cap;
+}
+
+function normaliseOps(ops) {
+  const set = new Set(ops);
+  return set.has('*') ? ['*'] : [...set].sort();
+}
+
+/* Canonical JSON string: keys and operations sorted (JS sort, as ably-js), no whitespace.
+ * Built by hand because JSON.stringify would put integer-like keys ("10") first. */
+export function canonicalCapability(cap) {
+  const keys = [...cap.keys()].sort();
+  return '{' + keys.map((k) => JSON.stringify(k) + ':' + JSON.stringify(cap.get(k))).join(',') + '}';
+}
+
+/* "[queue]a:b" -> {qual:'queue', segs:['a','b']}; no qualifier -> qual null. */
+function splitResource(name) {
+  const m = /^\[([^\]]*)\](.*)$/s.exec(name);
+  return m ? { qual: m[1], segs: m[2].split(':') } : { qual: null, segs: name.split(':') };
+}
+
+/* Segment lists of two patterns -> the pattern matching what both match, or null.
+ * A "*" segment matches one segment; a trailing "*" matches one or more. */
+function intersectSegments(a, b) {
+  const out = [];
+  for (let i = 0; ; i++) {
+    const aEnd = i >= a.length;
+    const bEnd = i >= b.length;
+    if (aEnd || bEnd) return aEnd && bEnd ? out : null;
+    if (i === a.length - 1 && a[i] === '*') return out.concat(b.slice(i));
+    if (i === b.length - 1 && b[i] === '*') return out.concat(a.slice(i));
+    if (a[i] === '*') out.push(b[i]);
+    else if (b[i] === '*' || a[i] === b[i]) out.push(a[i]);
+    else return null;
+  }
+}
+
+/* Two resource patterns -> their intersection as a resource string, or null.
+ * A bare name has no qualifier, so "*" never meets "[queue]x"; "[*]" meets every qualifier. */
+export function intersectResources(a, b) {
+  const A = splitResource(a);
+  const B = splitResource(b);
+  let qual;
+  if (A.qual === B.qual) qual = A.qual;
+  else if (A.qual === '*') qual = B.qual;
+  else if (B.qual === '*') qual = A.qual;
+  else return null;
+  const segs = intersectSegments(A.segs, B.segs);
+  if (segs === null) return null;
+  return (qual === null ? '' : `[${qual}]`) + segs.join(':');
+}
+
+function intersectOps(a, b) {
+  if (a.includes('*')) return b;
+  if (b.includes('*')) return a;
+  return a.filter((op) => b.includes(op));
+}
+
+/* Requested ∩ allowed, resource by resource and operation by operation. May be empty. */
+export function intersectCapabilities(requested, allowed) {
+  const out = new Map();
+  for (const [r, rOps] of requested) {
+    for (const [k, kOps] of allowed) {
+      const resource = intersectResources(r, k);
+      if (resource === null) continue;
+      const ops = intersectOps(rOps, kOps);
+      if (ops.length) out.set(resource, normaliseOps([...(out.get(resource) || []), ...ops]));
+    }
+  }
+  return out;
+}
+
+/* Does the capability grant `op` on the (literal) channel name? */
+export function capabilityAllows(cap, channel, op) {
+  const C = splitResource(channel);
+  if (C.qual !== null && C.qual.startsWith('?')) C.qual = null; // "[?rewind=1]x": params, not a namespace
+  for (const [resource, ops] of cap) {
+    if (!ops.includes('*') && !ops.includes(op)) continue;
+    const P = splitResource(resource);
+    if (P.qual !== '*' && P.qual !== C.qual) continue;
+    if (matchSegments(P.segs, C.segs)) return true;
+  }
+  return false;
+}
+
+function matchSegments(pat, name) {
+  for (let i = 0; i < pat.length; i++) {
+    if (i === pat.length - 1 && pat[i] === '*') return name.length > i;
+    if (i >= name.length || (pat[i] !== '*' && pat[i] !== name[i])) return false;
+  }
+  return pat.length === name.length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+/* Load keys from a file path, an array of entries, or {keys:[...]}. Throws on a bad entry. */
+export function loadKeys(spec = DEFAULT_KEYS_FILE) {
+  let data = spec;
+  if (typeof spec === 'string') data = JSON.parse(fs.readFileSync(spec, 'utf8'));
+  const entries = Array.isArray(data) ? data : data && data.keys;
+  if (!Array.isArray(entries) || entries.length === 0) throw new Error('keys: expected a non-empty "keys" array');
+  const keys = new Map();
+  for (const entry of entries) {
+    // Same shape ably-js insists on: keyName ":" secret, keyName = appId "." keyId.
+    const m = /^(([^:.\s]+)\.[^:\s]+):([^:.\s]+)$/.exec(entry && entry.key);
+    if (!m) throw new Error(`keys: bad key ${JSON.stringify(entry && entry.key && entry.key.split(':')[0])}`);
+    const capText = typeof entry.capability === 'string' ? entry.capability
+      : JSON.stringify(entry.capability ?? { '*': ['*'] });
+    const revocable = entry.revocableTokens === true;
+    keys.set(m[1], {
+      keyName: m[1],
+      appId: m[2],
+      secret: m[3],
+      capability: parseCapability(capText),
+      revocable,
+      maxTtl: Math.min(entry.maxTtl ?? MAX_TTL, revocable ? MAX_TTL_REVOCABLE : MAX_TTL),
+    });
+  }
+  return keys;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The emulator
+
+const kCountedEpoch = Symbol('countedEpoch');
+const kId = Symbol('connectionId');
+
+class Emulator {
+  constructor(opts) {
+    this.keys = opts.keys instanceof Map ? opts.keys : loadKeys(opts.keys ?? DEFAULT_KEYS_FILE);
+    this.log = opts.log ?? false;
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? 60000; // like a cloud LB; keeps reuse visible
+    this.server.on('connection', (socket) => this.onConnection(socket));
+    this.server.on('clientError', (err, socket) => {
+      // Unparseable HTTP: answer 400 if we still can, never throw.
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    this.timers = new Set();
+    this.openSockets = new Set();
+    this.tokens = new Map();
+    this.connectionSeq = 0;
+    this.startedAt = Date.now();
+    this.reset();
+  }
+
+  now() {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  /* Counters, nonces, messages, faults, clock offset. Issued tokens stay valid. */
+  reset() {
+    this.epoch = (this.epoch || 0) + 1; // sockets used before this reset count again (apiConnections)
+    this.connections = this.apiConnections = this.requests = this.requestSeq = 0;
+    this.tokensIssued = this.messagesStored = this.faultsApplied = this.clockOffsetMs = 0;
+    this.routes = Object.fromEntries(ROUTES.map((r) => [r, { requests: 0, ok: 0, errors: 0 }]));
+    this.errorCodes = {};
+    this.faults = null;
+    this.nonces = new Map(); // keyName -> Map("timestamp\nnonce" -> timestamp)
+    this.channels = new Map(); // channel -> stored messages, oldest first
+    this.lastRequests = [];
+  }
+
+  stats() {
+    return {
+      startedAt: this.startedAt,
+      now: this.now(),
+      clockOffsetMs: this.clockOffsetMs,
+      connections: this.connections,
+      apiConnections: this.apiConnections,
+      openConnections: this.openSockets.size,
+      requests: this.requests,
+      routes: structuredClone(this.routes),
+      errorCodes: { ...this.errorCodes },
+      tokensIssued: this.tokensIssued,
+      liveTokens: this.tokens.size,
+      messagesStored: this.messagesStored,
+      faults: this.faults && { ...this.faults },
+      faultsApplied: this.faultsApplied,
+      lastRequests: structuredClone(this.lastRequests),
+    };
+  }
+
+  onConnection(socket) {
+    this.openSockets.add(socket);
+    socket.on('close', () => this.openSockets.delete(socket));
+    socket[kId] = ++this.connectionSeq;
+    this.connections++;
+  }
+
+  /* setTimeout that close() can cancel. */
+  later(ms, fn) {
+    const t = setTimeout(() => this.timers.delete(t) && fn(), ms);
+    this.timers.add(t);
+  }
+
+  sleep(ms) {
+    return new Promise((resolve) => this.later(ms, resolve));
+  }
+
+  listen(host, port) {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address().port);
+      });
+    });
+  }
+
+  close() {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  // --- request plumbing ----------------------------------------------------------------------
+
+  async handle(req, res) {
+    const ctx = { req, res, route: 'other', code: null, slow: null, extra: {}, started: Date.now() };
+    const q = req.url.indexOf('?');
+    ctx.path = q < 0 ? req.url : req.url.slice(0, q); // not new URL(): "//host/x" would parse as a host
+    ctx.query = new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1));
+    res.on('close', () => this.finish(ctx));
+    // Browsers (the offline demo) call us cross-origin; error codes must stay readable.
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Expose-Headers', 'X-Ably-ErrorCode, X-Ably-ErrorMessage');
+    try {
+      await this.route(ctx);
+    } catch (err) {
+      if (err instanceof AblyError) {
+        this.sendError(ctx, err.statusCode, err.code, err.message);
+      } else {
+        process.stderr.write(`[ably-emulator] internal error: ${printable(err && err.stack, 2000)}\n`);
+        this.sendError(ctx, 500, 50000, 'Internal emulator error');
+      }
+    }
+  }
+
+  async route(ctx) {
+    const { req } = ctx;
+    let segs;
+    try {
+      segs = ctx.path.split('/').slice(1).map(decodeURIComponent);
+    } catch {
+      fail(400, 40000, 'Malformed percent-encoding in path');
+    }
+    const method = req.method;
+    const want = (m) => {
+      if (method !== m) fail(405, 40500, `Method ${printable(method, 20)} not allowed here`);
+    };
+    if (method === 'OPTIONS') {
+      ctx.route = 'preflight';
+      return this.preflight(ctx);
+    }
+    if (segs[0] === '_emulator') {
+      ctx.route = 'control';
+      return this.control(ctx, segs.slice(1).join('/'));
+    }
+    this.markApiConnection(req.socket);
+    this.refuseMsgpack(ctx);
+    if (segs.length === 1 && segs[0] === 'time') {
+      ctx.route = 'time';
+      want('GET');
+      if (await this.applyFault(ctx)) return;
+      return this.sendJson(ctx, 200, [this.now()]);
+    }
+    if (segs.length === 3 && segs[0] === 'keys' && segs[2] === 'requestToken') {
+      ctx.route = 'requestToken';
+      want('POST');
+      const body = await this.jsonBody(ctx);
+      if (await this.applyFault(ctx)) return;
+      return this.requestToken(ctx, segs[1], body);
+    }
+    if (segs.length === 3 && segs[0] === 'channels' && segs[2] === 'messages') {
+      if (method === 'POST') {
+        ctx.route = 'publish';
+        const body = await this.jsonBody(ctx);
+        return this.publish(ctx, segs[1], body);
+      }
+      ctx.route = 'history';
+      want('GET');
+      return this.history(ctx, segs[1]);
+    }
+    fail(404, 40400, 'Not found');
+  }
+
+  /* Distinct connections that carried API (non-control) requests since the last reset. */
+  markApiConnection(socket) {
+    if (socket[kCountedEpoch] === this.epoch) return;
+    socket[kCountedEpoch] = this.epoch;
+    this.apiConnections++;
+  }
+
+  /* JSON only: a msgpack client (useBinaryProtocol: true) gets 415, not a confusing parse error. */
+  refuseMsgpack(ctx) {
+    const type = String(ctx.req.headers['content-type'] || '');
+    const accept = String(ctx.req.headers.accept || '');
+    if (/msgpack/i.test(type) || (/msgpack/i.test(accept) && !/json|\*\/\*/i.test(accept)))
+      fail(415, 41500, 'Unsupported format: the emulator speaks JSON only (useBinaryProtocol: false)');
+  }
+
+  /* Read at most MAX_BODY bytes. */
+  readBody(ctx) {
+    const { req, res } = ctx;
+    return new Promise((resolve, reject) => {
+      const chunks = [];
+      let size = 0;
+      let done = false;
+      const settle = (fn, v) => {
+        if (done) return;
+        done = true;
+        fn(v);
+      };
+      const tooLarge = () => {
+        res.setHeader('Connection', 'close'); // do not read the rest of a huge upload
+        settle(reject, new AblyError(413, 41300, `Request body larger than ${MAX_BODY} bytes`));
+      };
+      if (Number(req.headers['content-length']) > MAX_BODY) return tooLarge();
+      req.on('data', (chunk) => {
+        size += chunk.length;
+        if (size > MAX_BODY) tooLarge();
+        else if (!done) chunks.push(chunk);
+      });
+      req.on('end', () => settle(resolve, Buffer.concat(chunks)));
+      req.on('close', () => settle(reject, new AblyError(400, 40000, 'Request aborted')));
+    });
+  }
+
+  /* A POST body as Ably's REST API takes it: Content-Type application/json, valid JSON. */
+  async jsonBody(ctx) {
+    const body = await this.readBody(ctx);
+    const type = String(ctx.req.headers['content-type'] || '');
+    if (!/^application\/json\s*(;|$)/i.test(type))
+      fail(415, 41500, `Unsupported Content-Type "${printable(type, 60)}"; send application/json`);
+    if (body.length === 0) fail(400, 40000, 'Empty request body');
+    try {
+      return JSON.parse(body.toString('utf8'));
+    } catch {
+      fail(400, 40000, 'Request body is not valid JSON');
+    }
+  }
+
+  sendJson(ctx, status, value, headers = {}) {
+    this.send(ctx, status, Buffer.from(JSON.stringify(value), 'utf8'), {
+      'Content-Type': 'application/json', // exactly this: ably-js only parses error bodies then
+      'Cache-Control': 'no-store',
+      ...headers,
+    });
+  }
+
+  sendError(ctx, status, code, message) {
+    ctx.code = code;
+    if (ctx.res.headersSent || ctx.res.destroyed) return void ctx.res.destroy();
+    this.sendJson(ctx, status, {
+      error: { message, code, statusCode: status, href: `https://help.ably.io/error/${code}` },
+    }, { 'X-Ably-ErrorCode': String(code), 'X-Ably-ErrorMessage': printable(message) });
+  }
+
+  /* Write a response, dribbling it in chunks when a slowBody fault is active. */
+  send(ctx, status, buf, headers) {
+    const { res } = ctx;
+    if (res.destroyed) return;
+    res.writeHead(status, { ...headers, 'Content-Length': buf.length });
+    if (!ctx.slow || buf.length === 0) return void res.end(buf);
+    const size = Math.ceil(buf.length / Math.min(ctx.slow.chunks, buf.length));
+    let off = 0;
+    const step = () => {
+      if (res.destroyed) return;
+      const part = buf.subarray(off, off + size);
+      off += size;
+      if (off >= buf.length) res.end(part);
+      else {
+        res.write(part);
+        this.later(ctx.slow.slowBodyMs, step);
+      }
+    };
+    res.flushHeaders();
+    this.later(ctx.slow.slowBodyMs, step);
+  }
+
+  /* One log line and one stats record per request, whatever way it ended. */
+  finish(ctx) {
+    const { req, res } = ctx;
+    const status = res.headersSent ? res.statusCode : 0; // 0: socket destroyed before an answer
+    const ok = status >= 200 && status < 400;
+    this.requests++;
+    const r = this.routes[ctx.route];
+    r.requests++;
+    r[ok ? 'ok' : 'errors']++;
+    const pathForLog = printable(ctx.path, 200);
+    if (ctx.route !== 'control' && ctx.route !== 'preflight') {
+      // Control traffic stays out of errorCodes and lastRequests so tests see only the client's.
+      if (ctx.code) this.errorCodes[ctx.code] = (this.errorCodes[ctx.code] || 0) + 1;
+      const headers = { ...req.headers };
+      // Never keep credentials: the scheme is enough to check what a client sent.
+      if (headers.authorization) headers.authorization = `${printable(headers.authorization.split(' ')[0], 20)} [redacted]`;
+      delete headers.cookie;
+      this.lastRequests.push({
+        seq: ++this.requestSeq, at: ctx.started, method: req.method, path: pathForLog, route: ctx.route,
+        status, code: ctx.code, connection: req.socket[kId] ?? null, headers, ...ctx.extra,
+      });
+      if (this.lastRequests.length > LAST_REQUESTS) this.lastRequests.shift();
+    }
+    if (this.log) {
+      const code = ctx.code ? ` ${ctx.code}` : '';
+      process.stderr.write(`[ably-emulator] ${printable(req.method, 10)} ${pathForLog} ${status}${code} ${Date.now() - ctx.started}ms\n`);
+    }
+  }
+
+  preflight(ctx) {
+    const { req, res } = ctx;
+    res.writeHead(204, {
+      'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
+      'Access-Control-Allow-Headers': printable(req.headers['access-control-request-headers'] || '', 1000),
+      'Access-Control-Max-Age': '600',
+    });
+    res.end();
+  }
+
+  // --- faults --------------------------------------------------------------------------------
+
+  /* Validate and install a fault switch; throws 40000 on anything unexpected (catches typos). */
+  setFaults(spec) {
+    if (!isPlainObject(spec)) fail(400, 40000, 'faults: expected a JSON object');
+    const known = ['latencyMs', 'status', 'count', 'reset', 'garbage', 'slowBodyMs', 'chunks', 'routes'];
+    for (const k of Object.keys(spec)) if (!known.includes(k)) fail(400, 40000, `faults: unknown field "${printable(k, 40)}"`);
+    const int = (name, min, max, dflt) => {
+      const v = spec[name] ?? dflt;
+      if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max))
+        fail(400, 40000, `faults: ${name} must be an integer in ${min}..${max}`);
+      return v;
+    };
+    const bool = (name) => {
+      if (spec[name] !== undefined && typeof spec[name] !== 'boolean') fail(400, 40000, `faults: ${name} must be a boolean`);
+      return spec[name] === true;
+    };
+    const routes = spec.routes ?? FAULT_ROUTES;
+    if (!Array.isArray(routes) || routes.length === 0 || !routes.every((r) => FAULT_ROUTES.includes(r)))
+      fail(400, 40000, `faults: routes must be a non-empty subset of ${FAULT_ROUTES.join(', ')}`);
+    this.faults = {
+      latencyMs: int('latencyMs', 0, 120000, 0),
+      status: int('status', 400, 599, undefined) ?? null,
+      reset: bool('reset'),
+      garbage: bool('garbage'),
+      slowBodyMs: int('slowBodyMs', 0, 120000, 0),
+      chunks: int('chunks', 1, 1000, 8),
+      routes: [...routes],
+      remaining: int('count', 1, 1e9, 1),
+    };
+    return { ...this.faults };
+  }
+
+  /* Apply the active fault to this request if it matches. True when the fault has answered. */
+  async applyFault(ctx) {
+    const f = this.faults;
+    if (!f || !f.routes.includes(ctx.route)) return false;
+    if (--f.remaining <= 0) this.faults = null;
+    this.faultsApplied++;
+    ctx.extra.fault = true;
+    if (f.latencyMs) await this.sleep(f.latencyMs);
+    if (ctx.res.destroyed) return true;
+    if (f.slowBodyMs) ctx.slow = f;
+    if (f.reset) {
+      ctx.req.socket.destroy(); // the client sees ECONNRESET / "socket hang up"
+      return true;
+    }
+    if (f.garbage) {
+      // Claims JSON but is not: the client's parser must cope.
+      this.send(ctx, f.status ?? 200, Buffer.from('<html>garbage from the emulator {"token":'), {
+        'Content-Type': 'application/json',
+      });
+      return true;
+    }
+    if (f.status) {
+      this.sendError(ctx, f.status, f.status * 100, `Emulated upstream failure (HTTP ${f.status})`);
+      return true;
+    }
+    return false; // latency / slow body only: carry on normally
+  }
+
+  // --- control endpoints ---------------------------------------------------------------------
+
+  async control(ctx, what) {
+    const m = ctx.req.method;
+    if (what === 'stats' && m === 'GET') return this.sendJson(ctx, 200, this.stats());
+    if (what === 'reset' && m === 'POST') {
+      await this.readBody(ctx);
+      this.reset();
+      return this.sendJson(ctx, 200, { reset: true });
+    }
+    if (what === 'faults' && m === 'POST') return this.sendJson(ctx, 200, { faults: this.setFaults(await this.jsonBody(ctx)) });
+    if (what === 'faults' && m === 'DELETE') {
+      this.faults = null;
+      return this.sendJson(ctx, 200, { faults: null });
+    }
+    if (what === 'faults' && m === 'GET') return this.sendJson(ctx, 200, { faults: this.faults });
+    if (what === 'clock' && m === 'POST') {
+      const body = await this.jsonBody(ctx);
+      if (!isPlainObject(body) || !Number.isInteger(body.offsetMs) || Math.abs(body.offsetMs) > 365 * 86400000)
+        fail(400, 40000, 'clock: expected {"offsetMs": integer}');
+      this.clockOffsetMs = body.offsetMs;
+      return this.sendJson(ctx, 200, { offsetMs: this.clockOffsetMs, now: this.now() });
+    }
+    fail(404, 40400, 'Unknown control endpoint');
+  }
+
+  // --- POST /keys/{keyName}/requestToken -----------------------------------------------------
+
+  requestToken(ctx, pathKeyName, body) {
+    if (!isPlainObject(body)) fail(400, 40000, 'TokenRequest must be a JSON object');
+    const { ttl, capability, clientId, timestamp, nonce, mac } = body;
+    ctx.extra.tokenRequest = { keyName: body.keyName, ttl, capability, clientId, timestamp, nonce, signed: mac !== undefined };
+    const key = this.keys.get(pathKeyName);
+    if (!key) fail(401, 40101, `Invalid credentials: no key named "${pathKeyName}"`);
+    const signed = mac !== undefined;
+    if ((signed || body.keyName !== undefined) && body.keyName !== pathKeyName)
+      fail(401, 40101, 'Invalid credentials: keyName in the body does not match the URL');
+
+    // Field shapes first: the mac is computed over them exactly as sent.
+    if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0))
+      fail(400, 40003, 'Invalid ttl: must be a positive integer number of milliseconds');
+    if (clientId !== undefined && (typeof clientId !== 'string' || clientId === ''))
+      fail(400, 40012, 'Invalid clientId: must be a non-empty string');
+    if (capability !== undefined && typeof capability !== 'string')
+      fail(400, 40000, 'Invalid capability: must be a JSON-encoded string');
+    const requested = capability ? parseCapability(capability) : null; // "" means "the key's"
+
+    if (signed) {
+      if (typeof mac !== 'string') fail(401, 40101, 'Invalid mac');
+      if (!Number.isSafeInteger(timestamp)) fail(400, 40000, 'Invalid timestamp: must be an integer (ms since epoch)');
+      if (typeof nonce !== 'string' || nonce.length < 16) fail(400, 40000, 'Invalid nonce: must be a string of at least 16 characters');
+      const text = [pathKeyName, ttl ?? '', capability ?? '', clientId ?? '', timestamp, nonce].join('\n') + '\n';
+      if (!safeEqual(hmac(key.secret, text, 'base64'), mac)) fail(401, 40101, 'Invalid mac: signature does not match');
+      const now = this.now();
+      if (Math.abs(now - timestamp) > TIME_WINDOW_MS)
+        fail(401, 40104, `Timestamp not current: ${timestamp} is ${Math.round((timestamp - now) / 1000)}s from server time`);
+      this.useNonce(key, timestamp, nonce, now);
+    } else {
+      this.checkBasic(ctx, key); // an unsigned TokenRequest needs the key itself
+    }
+
+    const ttlMs = ttl ?? Math.min(DEFAULT_TTL, key.maxTtl);
+    if (ttlMs > key.maxTtl)
+      fail(400, 40003, `Invalid ttl: ${ttlMs} exceeds the maximum ${key.maxTtl} ms${key.revocable ? ' for keys with revocable tokens' : ''}`);
+    const cap = requested ? intersectCapabilities(requested, key.capability) : key.capability;
+    if (cap.size === 0) fail(401, 40160, 'Requested capability is not permitted by the key (empty intersection)');
+
+    const issued = this.now();
+    const details = {
+      token: `${key.appId}.${crypto.randomBytes(30).toString('base64url')}`,
+      keyName: key.keyName,
+      issued,
+      expires: issued + ttlMs,
+      capability: canonicalCapability(cap),
+    };
+    if (clientId !== undefined) details.clientId = clientId;
+    this.sweep(issued);
+    this.tokens.set(details.token, { keyName: key.keyName, expires: details.expires, capability: cap, clientId: clientId ?? null });
+    this.tokensIssued++;
+    ctx.extra.issued = { capability: details.capability, clientId: details.clientId ?? null, ttl: ttlMs };
+    this.sendJson(ctx, 200, details);
+  }
+
+  /* Each timestamp+nonce pair is good once per key (40105). Pairs older than the window are dropped. */
+  useNonce(key, timestamp, nonce, now) {
+    let seen = this.nonces.get(key.keyName);
+    if (!seen) this.nonces.set(key.keyName, (seen = new Map()));
+    const id = `${timestamp}\n${nonce}`;
+    if (seen.has(id)) fail(401, 40105, 'Nonce value replayed: use a fresh nonce and timestamp for each TokenRequest');
+    seen.set(id, timestamp);
+  }
+
+  checkBasic(ctx, key) {
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(String(ctx.req.headers.authorization || ''));
+    if (!m) fail(401, 40101, 'TokenRequest has no mac and no Basic authentication');
+    const cred = Buffer.from(m[1], 'base64').toString('utf8');
+    const colon = cred.indexOf(':');
+    if (colon < 0 || cred.slice(0, colon) !== key.keyName || !safeEqual(cred.slice(colon + 1), key.secret))
+      fail(401, 40101, 'Invalid credentials: Basic authentication failed');
+  }
+
+  /* Forget expired tokens and nonces outside the window. At most every 10 s, so a benchmark
+   * issuing thousands of tokens a second stays O(1) per request; the token map is also capped. */
+  sweep(now) {
+    if (now - (this.lastSweep || 0) > 10000) {
+      this.lastSweep = now;
+      for (const [t, info] of this.tokens) if (info.expires <= now) this.tokens.delete(t);
+      for (const seen of this.nonces.values())
+        for (const [id, ts] of seen) if (Math.abs(now - ts) > TIME_WINDOW_MS) seen.delete(id);
+    }
+    while (this.tokens.size >= MAX_TOKENS) this.tokens.delete(this.tokens.keys().next().value); // oldest first
+  }
+
+  // --- token-authenticated REST --------------------------------------------------------------
+
+  /* Authorization header -> {kind, keyName, capability, clientId}. clientId '*' = any. */
+  authenticate(ctx) {
+    const header = String(ctx.req.headers.authorization || '');
+    if (!header) fail(401, 40100, 'Unauthorized: no Authorization header');
+    const space = header.indexOf(' ');
+    const scheme = header.slice(0, space).toLowerCase();
+    const cred = header.slice(space + 1).trim();
+    if (scheme === 'basic') {
+      const cred2 = Buffer.from(cred, 'base64').toString('utf8');
+      const key = this.keys.get(cred2.slice(0, cred2.indexOf(':')));
+      if (!key) fail(401, 40101, 'Invalid credentials: unknown key');
+      this.checkBasic(ctx, key);
+      return { kind: 'basic', keyName: key.keyName, capability: key.capability, clientId: '*' };
+    }
+    if (scheme !== 'bearer') fail(401, 40100, 'Unauthorized: use Bearer (token) or Basic (key) authentication');
+    // ably-js sends base64(token); a raw token (a client bug) is not valid base64 and is refused.
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(cred)) fail(401, 40140, 'Token not recognised: Bearer value must be base64(token)');
+    const token = Buffer.from(cred, 'base64').toString('utf8');
+    if (token.split('.').length === 3) return this.verifyJwt(token);
+    const info = this.tokens.get(token);
+    if (!info) fail(401, 40140, 'Token not recognised');
+    if (info.expires <= this.now()) fail(401, 40142, 'Token expired');
+    return { kind: 'token', ...info };
+  }
+
+  /* Ably JWT (ABLY-TOKENS.md §10): HS256 only, kid = keyName, iat/exp in seconds. */
+  verifyJwt(jwt) {
+    const bad = (why) => fail(401, 40144, `Invalid JWT: ${why}`);
+    const parts = jwt.split('.');
+    if (!parts.every((p) => /^[A-Za-z0-9_-]+$/.test(p))) bad('not three base64url parts');
+    const decode = (p) => {
+      let v = null;
+      try {
+        v = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+      } catch { /* v stays null */ }
+      return isPlainObject(v) ? v : null;
+    };
+    const header = decode(parts[0]) ?? bad('header is not a JSON object');
+    if (header.alg !== 'HS256') bad('alg must be HS256');
+    if (header.typ !== undefined && header.typ !== 'JWT') bad('typ must be JWT');
+    const key = typeof header.kid === 'string' ? this.keys.get(header.kid) : undefined;
+    if (!key) bad('kid is not a known key name');
+    if (!safeEqual(hmac(key.secret, `${parts[0]}.${parts[1]}`, 'base64url'), parts[2])) bad('signature does not match');
+    const claims = decode(parts[1]) ?? bad('claims are not a JSON object');
+    const { iat, exp } = claims;
+    if (!Number.isFinite(iat) || !Number.isFinite(exp)) bad('iat and exp (seconds) are required numbers');
+    const nowS = this.now() / 1000;
+    if (exp <= nowS) fail(401, 40142, 'Token expired');
+    if (iat > nowS + TIME_WINDOW_MS / 1000) bad('iat is in the future');
+    if (exp <= iat) bad('exp must be later than iat');
+    if ((exp - iat) * 1000 > key.maxTtl) fail(400, 40003, `Invalid JWT: lifetime exceeds the maximum ${key.maxTtl} ms`);
+    let cap = key.capability;
+    const capClaim = claims['x-ably-capability'];
+    if (capClaim !== undefined) {
+      if (typeof capClaim !== 'string') bad('x-ably-capability must be a JSON string');
+      let requested;
+      try {
+        requested = parseCapability(capClaim);
+      } catch (e) {
+        bad(e.message);
+      }
+      cap = intersectCapabilities(requested, key.capability);
+      if (cap.size === 0) fail(401, 40160, 'JWT capability is not permitted by the key (empty intersection)');
+    }
+    const clientId = claims['x-ably-clientId'];
+    if (clientId !== undefined && (typeof clientId !== 'string' || clientId === '')) bad('x-ably-clientId must be a non-empty string');
+    return { kind: 'jwt', keyName: key.keyName, capability: cap, clientId: clientId ?? null, expires: exp * 1000 };
+  }
+
+  requireCapability(auth, channel, op) {
+    if (!capabilityAllows(auth.capability, channel, op))
+      fail(401, 40160, `Action not permitted: no "${op}" capability for channel "${channel}"`);
+  }
+
+  publish(ctx, channel, body) {
+    const auth = this.authenticate(ctx);
+    ctx.extra.auth = { kind: auth.kind, clientId: auth.clientId };
+    this.requireCapability(auth, channel, 'publish');
+    const list = Array.isArray(body) ? body : [body];
+    if (list.length > 1000) fail(400, 40000, 'Too many messages in one publish');
+    const now = this.now();
+    const stored = list.map((msg, i) => {
+      if (!isPlainObject(msg)) fail(400, 40000, 'Each message must be a JSON object');
+      if (msg.clientId !== undefined && msg.clientId !== null) {
+        if (typeof msg.clientId !== 'string' || msg.clientId === '' || msg.clientId === '*')
+          fail(400, 40012, 'Invalid message clientId');
+        if (auth.clientId !== '*' && msg.clientId !== auth.clientId)
+          fail(400, 40012, `Mismatched clientId: message has "${msg.clientId}", credentials allow ${auth.clientId === null ? 'none' : `"${auth.clientId}"`}`);
+      }
+      // Ably stamps the connection's identity on messages that carry none.
+      const implicit = auth.clientId && auth.clientId !== '*' ? auth.clientId : undefined;
+      return { ...msg, id: msg.id ?? `emu-${now}-${i}`, clientId: msg.clientId ?? implicit, timestamp: msg.timestamp ?? now };
+    });
+    let messages = this.channels.get(channel);
+    if (!messages) this.channels.set(channel, (messages = []));
+    messages.push(...stored);
+    if (messages.length > MAX_MESSAGES_PER_CHANNEL) messages.splice(0, messages.length - MAX_MESSAGES_PER_CHANNEL);
+    this.messagesStored += stored.length;
+    ctx.extra.publish = { channel, messages: stored.length };
+    this.sendJson(ctx, 201, {});
+  }
+
+  history(ctx, channel) {
+    const auth = this.authenticate(ctx);
+    ctx.extra.auth = { kind: auth.kind, clientId: auth.clientId };
+    this.requireCapability(auth, channel, 'history');
+    const limit = ctx.query.has('limit') ? Number(ctx.query.get('limit')) : 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) fail(400, 40003, 'Invalid limit: 1..1000');
+    const direction = ctx.query.get('direction') ?? 'backwards';
+    if (direction !== 'backwards' && direction !== 'forwards') fail(400, 40003, 'Invalid direction');
+    const all = this.channels.get(channel) || [];
+    const ordered = direction === 'backwards' ? [...all].reverse() : all;
+    this.sendJson(ctx, 200, ordered.slice(0, limit));
+  }
+}
+
+/* Start an emulator; resolves once it listens. Options: host ('127.0.0.1'), port (0 = any),
+ * keys (file path, array or {keys}; default test-keys.json), log (false), keepAliveTimeoutMs. */
+export async function startEmulator(opts = {}) {
+  const emu = new Emulator(opts);
+  const host = opts.host ?? '127.0.0.1';
+  const port = await emu.listen(host, opts.port ?? 0);
+  return {
+    host,
+    port,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    server: emu.server,
+    keys: emu.keys,
+    stats: () => emu.stats(),
+    reset: () => emu.reset(),
+    setFaults: (spec) => emu.setFaults(spec),
+    clearFaults: () => void (emu.faults = null),
+    setClockOffset: (ms) => void (emu.clockOffsetMs = ms),
+    close: () => emu.close(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+async function main() {
+  let args;
+  try {
+    ({ values: args } = parseArgs({
+      options: {
+        host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' },
+        keys: { type: 'string', default: DEFAULT_KEYS_FILE }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    }));
+    args.port = Number(args.port);
+    if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error('--port must be 0..65535');
+  } catch (err) {
+    process.stderr.write(`ably-emulator: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (args.help) return void process.stdout.write('usage: node server.mjs [--host 127.0.0.1] [--port 0] [--keys FILE] [--quiet]\n');
+  const emu = await startEmulator({ host: args.host, port: args.port, keys: args.keys, log: !args.quiet });
+  process.stdout.write(JSON.stringify({ event: 'listening', port: emu.port }) + '\n');
+  const stop = () => emu.close().then(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+let invokedDirectly = false;
+try {
+  invokedDirectly = fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+} catch { /* not run as a script */ }
+if (invokedDirectly) {
+  main().catch((err) => {
+    process.stderr.write(`ably-emulator: ${err.message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,153 @@
+// Where the key and settings come from (config file, ABLY_API_KEY,
+// VITE_ABLY_KEY, ABLY_TOKEN_CONF) and what the binary does when they are
+// wrong: no key -> 500 answers, mode token -> refuses to start, a bad key in
+// the environment -> refuses to start, a world-readable key file -> warning.
+// Each case starts its own small stack (no emulator needed).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { startStack, testKey, splitKey, binaryPath, Proc } from './lib/stack.mjs';
+import { assertAblyError, assertTokenRequest } from './lib/checks.mjs';
+
+const MAIN = testKey('main');
+const LIMITED = testKey('limited');
+
+/** Run fn(stack) against a fresh stack, always stopping it; returns the stop report. */
+async function withStack(opts, fn) {
+  const stack = await startStack({ emulator: false, ...opts });
+  let report;
+  try {
+    await fn(stack);
+  } finally {
+    report = await stack.stop();
+  }
+  for (const r of stack.responses) {
+    for (const secret of [MAIN, LIMITED].map((k) => splitKey(k).secret)) {
+      assert.ok(!r.raw.includes(secret), `secret in ${r.method} ${r.path}`);
+    }
+  }
+  assert.equal(report.binary.code, 0, `ably-token exit status ${report.binary.code}\n${stack.binaryLog}`);
+  return { report, log: stack.binaryLog };
+}
+
+/** Start the binary alone and expect it to refuse: exit status != 0 within 5 s. */
+async function expectRefusal(configText, env = {}) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ably-token-it-'));
+  try {
+    const conf = path.join(dir, 'ably-token.conf');
+    await fs.writeFile(conf, configText, { mode: 0o600 });
+    const baseEnv = { ...process.env };
+    for (const v of ['ABLY_API_KEY', 'VITE_ABLY_KEY', 'ABLY_TOKEN_CONF']) delete baseEnv[v];
+    const p = new Proc('ably-token', binaryPath,
+      ['--config', conf, '--listen', `unix:${path.join(dir, 's.sock')}`, '--workers', '1'],
+      { cwd: dir, env: { ...baseEnv, ...env } });
+    const exit = await Promise.race([p.exited, new Promise((r) => setTimeout(r, 5000, null).unref())]);
+    if (exit === null) {
+      await p.stop();
+      assert.fail(`ably-token started although it should have refused:\n${p.err}`);
+    }
+    await p.closed;
+    assert.notEqual(exit.code, 0, 'exit status');
+    assert.equal(exit.signal, null, `died of ${exit.signal}`);
+    return p.err;
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('key from the config file (mode 600)', async () => {
+  await withStack({ key: LIMITED, config: { ttl: '90000' } }, async (s) => {
+    assertTokenRequest(await s.get(), s, { ttl: 90000 });
+    assert.equal(JSON.parse((await s.get()).body).keyName, 'TESTAPP.limited');
+  });
+});
+
+test('ABLY_API_KEY overrides the key in the config file', async () => {
+  await withStack({ key: LIMITED, actualKey: MAIN, env: { ABLY_API_KEY: MAIN, VITE_ABLY_KEY: LIMITED } }, async (s) => {
+    assertTokenRequest(await s.get(), s);
+  });
+});
+
+test('VITE_ABLY_KEY is used when ABLY_API_KEY is absent', async () => {
+  await withStack({ key: null, actualKey: MAIN, env: { VITE_ABLY_KEY: MAIN } }, async (s) => {
+    assertTokenRequest(await s.get(), s);
+  });
+});
+
+test('ABLY_TOKEN_CONF instead of --config', async () => {
+  // A config file of our own, named only by ABLY_TOKEN_CONF (no --config).
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ably-token-it-conf-'));
+  const conf = path.join(dir, 'outside.conf');
+  await fs.writeFile(conf, `key = ${LIMITED}\nttl = 45s\n`, { mode: 0o600 });
+  try {
+    await withStack({
+      key: null,
+      actualKey: LIMITED,
+      env: { ABLY_TOKEN_CONF: conf },
+      binArgs: (s) => ['--listen', `unix:${s.sockPath}`, '--workers', '2'],
+    }, async (s) => {
+      assertTokenRequest(await s.get(), s, { ttl: 45000 });
+    });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('no key at all: token requests get 500 in the error shape; the binary still runs', async () => {
+  await withStack({ key: null }, async (s) => {
+    assertAblyError(await s.get(), 500);
+    assertAblyError(await s.postForm({ ttl: '60000' }), 500);
+  });
+});
+
+test('mode = token is refused at start-up, naming the setting', async () => {
+  const err = await expectRefusal(`mode = token\nkey = ${MAIN}\n`);
+  assert.match(err, /mode/);
+  assert.ok(!err.includes(splitKey(MAIN).secret), 'secret in the error message');
+});
+
+test('a malformed key in ABLY_API_KEY is refused at start-up without echoing it', async () => {
+  const bad = 'TESTAPP.fulltest-no-secret-here-SECRETISH';
+  const err = await expectRefusal('mode = jwt\n', { ABLY_API_KEY: bad });
+  assert.match(err, /ABLY_API_KEY/);
+  const withSecret = 'TESTAPP.x:sec:ret-with-two-colons-SECRETISH';
+  const err2 = await expectRefusal('mode = jwt\n', { ABLY_API_KEY: withSecret });
+  assert.ok(!err2.includes('ret-with-two-colons-SECRETISH'), `secret part echoed: ${err2}`);
+});
+
+test('an unknown setting or bad value is refused, naming file:line', async () => {
+  const err = await expectRefusal(`key = ${MAIN}\nttl = forever\n`);
+  assert.match(err, /:2\b/, `no file:line in: ${err}`);
+  const err2 = await expectRefusal(`key = ${MAIN}\nno_such_setting = 1\n`);
+  assert.match(err2, /no_such_setting|:2\b/);
+});
+
+test('a world-readable config holding the key is warned about', async () => {
+  const { log } = await withStack({ key: MAIN, configMode: 0o644 }, async (s) => {
+    assertTokenRequest(await s.get(), s);
+  });
+  assert.match(log, /readable/i, `no warning about the file mode in:\n${log}`);
+});
+
+test('max_body, log_level, empty cors_origins and --socket-mode are honoured', async () => {
+  const { log } = await withStack({
+    key: MAIN,
+    config: { max_body: '100', log_level: 'error', cors_origins: '' },
+    binArgs: (s) => ['--config', s.configPath, '--listen', `unix:${s.sockPath}`, '--workers', '2', '--socket-mode', '0666'],
+  }, async (s) => {
+    const st = await fs.stat(s.sockPath);
+    assert.equal(st.mode & 0o777, 0o666, `socket mode ${(st.mode & 0o777).toString(8)}`);
+    assertTokenRequest(await s.postForm('ttl=60000&pad=' + 'x'.repeat(60)), s, { ttl: 60000 });
+    assertAblyError(await s.postForm('ttl=60000&pad=' + 'x'.repeat(120)), 413);
+    const pre = await s.request('OPTIONS', '/request-token', {
+      headers: { Origin: 'http://allowed.example', 'Access-Control-Request-Method': 'GET' },
+    });
+    assert.equal(pre.headers['access-control-allow-origin'], undefined, 'ACAO with no cors_origins');
+    const get = await s.get({}, { headers: { Origin: 'http://allowed.example' } });
+    assert.equal(get.headers['access-control-allow-origin'], undefined, 'ACAO with no cors_origins');
+  });
+  assert.doesNotMatch(log, /\binfo\b/, `info lines logged at log_level = error:\n${log}`);
+});
