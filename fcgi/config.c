@@ -65,6 +65,16 @@ config_origin_allowed(const struct config *c, const char *origin)
 	return 0;
 }
 
+static void
+free_list(char **list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
 void
 config_free(struct config *c)
 {
@@ -79,6 +89,10 @@ config_free(struct config *c)
 	free(c->cors_origins);
 	free(c->health_path);
 	free(c->path);
+	free(c->rest_host);
+	free_list(c->fallback_hosts, c->n_fallback_hosts);
+	free(c->ca_file);
+	free(c->proxy);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -206,6 +220,151 @@ set_string(char **slot, const char *value)
 	return 0;
 }
 
+/* A host for the REST client: a DNS name or IPv4 address, optionally
+ * with :port. Kept strict: it ends up in a URL. */
+static int
+host_ok(const char *h)
+{
+	const char *colon = strchr(h, ':');
+	size_t n = colon ? (size_t)(colon - h) : strlen(h);
+	char *end;
+	long port;
+
+	if (n == 0 || n > 253 || strspn(h, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
+		return 0;
+	if (colon == NULL)
+		return 1;
+	port = strtol(colon + 1, &end, 10);
+	return colon[1] >= '0' && colon[1] <= '9' && *end == '\0' &&
+	    port >= 1 && port <= 65535;
+}
+
+static int
+is_rest_setting(const char *name)
+{
+	static const char *const names[] = { "rest_host", "fallback_hosts",
+	    "port", "tls", "connect_timeout_ms", "request_timeout_ms",
+	    "upstream_timeout_ms", "query_time", "ca_file", "proxy" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+parse_on_off(const char *value, int *out)
+{
+	if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 ||
+	    strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+		*out = 1;
+	else if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0 ||
+	    strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+parse_ms(const char *value, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
+	    v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The settings of `token` mode (issue: fetching tokens from Ably). */
+static int
+apply_rest(struct config *c, const char *name, const char *value,
+           const struct origin *o, char *err, size_t errlen)
+{
+	long v;
+
+	if (strcmp(name, "rest_host") == 0) {
+		if (!host_ok(value))
+			return fail(err, errlen, o, "rest_host: expected a host "
+			    "name or address, optionally with :port");
+		return set_string(&c->rest_host, value) == 0 ? 0 :
+		    fail(err, errlen, o, "out of memory");
+	}
+	if (strcmp(name, "fallback_hosts") == 0) {
+		char *copy = strdup(value), *tok, *save = NULL;
+
+		if (copy == NULL)
+			return fail(err, errlen, o, "out of memory");
+		free_list(c->fallback_hosts, c->n_fallback_hosts);
+		c->fallback_hosts = NULL;
+		c->n_fallback_hosts = 0;
+		c->fallback_hosts_set = 1;
+		for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+		    tok = strtok_r(NULL, ", ", &save)) {
+			char **grown;
+
+			if (!host_ok(tok) || c->n_fallback_hosts >= 16) {
+				free(copy);
+				return fail(err, errlen, o, "fallback_hosts: "
+				    "expected up to 16 comma-separated hosts "
+				    "(name or address, optionally :port)");
+			}
+			grown = realloc(c->fallback_hosts,
+			    (c->n_fallback_hosts + 1) * sizeof(char *));
+			if (grown == NULL || (grown[c->n_fallback_hosts] =
+			    strdup(tok)) == NULL) {
+				if (grown != NULL)
+					c->fallback_hosts = grown;
+				free(copy);
+				return fail(err, errlen, o, "out of memory");
+			}
+			c->fallback_hosts = grown;
+			c->n_fallback_hosts++;
+		}
+		free(copy);
+		return 0;
+	}
+	if (strcmp(name, "port") == 0) {
+		if (parse_ms(value, 0, 65535, &v) != 0)
+			return fail(err, errlen, o, "port: expected 1..65535, "
+			    "or 0 for the default of the scheme");
+		c->port = (int)v;
+		return 0;
+	}
+	if (strcmp(name, "tls") == 0 || strcmp(name, "query_time") == 0) {
+		if (parse_on_off(value, name[0] == 't' ? &c->tls :
+		    &c->query_time) != 0)
+			return fail(err, errlen, o, "%s: expected on or off",
+			    name);
+		return 0;
+	}
+	if (strcmp(name, "connect_timeout_ms") == 0 ||
+	    strcmp(name, "request_timeout_ms") == 0 ||
+	    strcmp(name, "upstream_timeout_ms") == 0) {
+		if (parse_ms(value, 100, 60000, &v) != 0)
+			return fail(err, errlen, o, "%s: expected milliseconds "
+			    "between 100 and 60000", name);
+		*(name[0] == 'c' ? &c->connect_timeout_ms : name[0] == 'r' ?
+		    &c->request_timeout_ms : &c->upstream_timeout_ms) = v;
+		return 0;
+	}
+	if (strcmp(name, "ca_file") == 0 || strcmp(name, "proxy") == 0) {
+		if (value[0] != '\0' && !cap_text_ok(value, strlen(value)))
+			return fail(err, errlen, o, "%s: expected a path or "
+			    "URL without control characters", name);
+		return set_string(name[0] == 'c' ? &c->ca_file : &c->proxy,
+		    value) == 0 ? 0 : fail(err, errlen, o, "out of memory");
+	}
+	return fail(err, errlen, o, "unknown setting '%.40s'", name);
+}
+
 static int
 apply(struct config *c, const char *name, const char *value,
       const struct origin *o, char *err, size_t errlen)
@@ -221,11 +380,7 @@ apply(struct config *c, const char *name, const char *value,
 				break;
 		if (i == MODE__MAX)
 			return fail(err, errlen, o, "mode: expected "
-			    "token-request or jwt, got something else");
-		if (i == MODE_TOKEN)
-			return fail(err, errlen, o, "mode: 'token' (fetching "
-			    "tokens from Ably) is not available in this "
-			    "version; use token-request or jwt");
+			    "token, token-request or jwt");
 		c->mode = (enum tok_mode)i;
 		return 0;
 	}
@@ -280,6 +435,8 @@ apply(struct config *c, const char *name, const char *value,
 			    "error, warn, info or debug");
 		return 0;
 	}
+	if (is_rest_setting(name))
+		return apply_rest(c, name, value, o, err, errlen);
 	return fail(err, errlen, o, "unknown setting '%.40s'", name);
 }
 
@@ -350,7 +507,10 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 		char *eq, *name, *value;
 		static const char *const names[] = { "key", "mode",
 		    "client_id", "capability", "ttl", "max_ttl",
-		    "cors_origins", "max_body", "health_path", "log_level" };
+		    "cors_origins", "max_body", "health_path", "log_level",
+		    "rest_host", "fallback_hosts", "port", "tls",
+		    "connect_timeout_ms", "request_timeout_ms",
+		    "upstream_timeout_ms", "query_time", "ca_file", "proxy" };
 		unsigned i;
 
 		next = strchr(line, '\n');
@@ -396,6 +556,51 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* Defaults that depend on other settings: Ably's own fallback hosts go
+ * with Ably's own primary host only, as in the Ably SDKs. */
+static int
+finish_rest(struct config *c, const char *path, char *err, size_t errlen)
+{
+	static const char *const ably_fallbacks[] = {
+		"main.a.fallback.ably-realtime.com",
+		"main.b.fallback.ably-realtime.com",
+		"main.c.fallback.ably-realtime.com",
+		"main.d.fallback.ably-realtime.com",
+		"main.e.fallback.ably-realtime.com",
+	};
+	size_t i, n = sizeof(ably_fallbacks) / sizeof(ably_fallbacks[0]);
+
+	if (c->rest_host == NULL) {
+		c->rest_host = strdup(CONFIG_DEFAULT_REST_HOST);
+		if (c->rest_host == NULL)
+			goto nomem;
+	}
+	if (!c->fallback_hosts_set &&
+	    strcmp(c->rest_host, CONFIG_DEFAULT_REST_HOST) == 0) {
+		c->fallback_hosts = calloc(n, sizeof(char *));
+		if (c->fallback_hosts == NULL)
+			goto nomem;
+		for (i = 0; i < n; i++) {
+			c->fallback_hosts[i] = strdup(ably_fallbacks[i]);
+			if (c->fallback_hosts[i] == NULL)
+				goto nomem;
+			c->n_fallback_hosts = i + 1;
+		}
+	}
+	if (c->connect_timeout_ms > c->upstream_timeout_ms ||
+	    c->request_timeout_ms > c->upstream_timeout_ms) {
+		(void)snprintf(err, errlen, "%s: connect_timeout_ms and "
+		    "request_timeout_ms must not exceed upstream_timeout_ms "
+		    "(%ld ms)", path ? path : "settings",
+		    c->upstream_timeout_ms);
+		return -1;
+	}
+	return 0;
+nomem:
+	(void)snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -410,6 +615,10 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	c->max_ttl = CONFIG_MAX_TTL_MS;
 	c->max_body = 8192;
 	c->log_level = LOGL_INFO;
+	c->tls = 1;
+	c->connect_timeout_ms = 1500;
+	c->request_timeout_ms = 3000;
+	c->upstream_timeout_ms = 7000;
 	(void)snprintf(o.where, sizeof(o.where), "built-in defaults");
 	if (set_string(&c->client_id, "example-client-id") != 0 ||
 	    set_string(&c->health_path, "/healthz") != 0 ||
@@ -430,6 +639,8 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 			goto fail;
 		break;
 	}
+	if (finish_rest(c, path, err, errlen) != 0)
+		goto fail;
 	if (c->ttl > c->max_ttl) {
 		(void)snprintf(err, errlen, "%s: ttl (%lld ms) is larger than "
 		    "max_ttl (%lld ms)", path ? path : "settings", c->ttl,

@@ -34,7 +34,23 @@ struct config {
 	char *health_path;            /* NULL = no health answer */
 	enum log_level log_level;
 	char *path;                   /* the config file, NULL if none */
+
+	/* token mode: where and how to reach Ably's REST API */
+	char *rest_host;              /* host or host:port */
+	char **fallback_hosts;        /* host or host:port each */
+	size_t n_fallback_hosts;
+	int fallback_hosts_set;       /* 1 if the setting was given */
+	int port;                     /* 0 = 443 with tls, 80 without */
+	int tls;
+	long connect_timeout_ms;      /* per try */
+	long request_timeout_ms;      /* per try */
+	long upstream_timeout_ms;     /* every try together */
+	int query_time;               /* sign with Ably's clock (GET /time) */
+	char *ca_file;                /* NULL = the system's CA bundle */
+	char *proxy;                  /* NULL = none, whatever the env says */
 };
+
+#define CONFIG_DEFAULT_REST_HOST "main.realtime.ably.net"
 
 /* Load defaults, then the file at path (NULL = none), then the
  * environment. On failure returns -1 with err naming the setting or

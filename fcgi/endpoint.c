@@ -40,11 +40,25 @@ endpoint_now_ms(void)
 
 /* Sign per the mode; *body is the caller's to free. */
 static enum tok_err
-issue(const struct config *c, const struct decision *d, char **body,
+issue(struct endpoint *ep, const struct decision *d, char **body,
       const char **ctype, struct tok_error *e)
 {
+	const struct config *c = ep->cfg;
 	long long now = endpoint_now_ms();
 
+	if (c->mode == MODE_TOKEN) {
+		struct ably_token_ask ask = {
+			.ttl = d->ttl,
+			.capability = d->capability,
+			.client_id = d->client_id,
+		};
+
+		if (ep->rest == NULL)
+			return tok_fail(e, TOK_EINTERNAL, 0,
+			    "no Ably REST client in this worker");
+		*ctype = "application/json";
+		return ably_request_token(ep->rest, &c->key, &ask, body, e);
+	}
 	if (c->mode == MODE_JWT) {
 		struct jwt_claims cl = {
 			.iat = now / 1000,
@@ -77,16 +91,35 @@ static enum tok_err
 health(const struct endpoint *ep, struct buf *out,
        const struct resp_cors *cors)
 {
-	char body[256];
+	char body[512], ably[256] = "";
 	int n;
 
+	/* In token mode, say whether Ably answered lately (this worker). */
+	if (ep->rest != NULL) {
+		struct ably_rest_stats st;
+		long long now = endpoint_now_ms();
+
+		ably_rest_get_stats(ep->rest, &st);
+		n = snprintf(ably, sizeof(ably), ",\"ably\":{\"reachable\":%s,"
+		    "\"last_ok_s_ago\":%lld,\"calls\":%lu,\"failures\":%lu,"
+		    "\"tries\":%lu,\"last_latency_ms\":%ld,"
+		    "\"clock_offset_ms\":%lld}",
+		    st.last_ok_ms == 0 ? "null" : st.last_ok_ms >=
+		    st.last_failure_ms ? "true" : "false",
+		    st.last_ok_ms ? (now - st.last_ok_ms) / 1000 : -1LL,
+		    st.calls, st.failures, st.tries, st.last_latency_ms,
+		    st.clock_known ? st.clock_offset_ms : 0LL);
+		if (n < 0 || (size_t)n >= sizeof(ably))
+			return TOK_EINTERNAL;
+	}
 	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"mode\":\"%s\","
 	    "\"key\":\"%s\",\"pid\":%ld,\"uptime_s\":%lld,\"requests\":%lu,"
-	    "\"errors\":%lu}",
+	    "\"errors\":%lu%s}",
 	    key_loaded(&ep->cfg->key) ? "ok" : "misconfigured",
 	    config_mode_name(ep->cfg->mode),
 	    key_loaded(&ep->cfg->key) ? "loaded" : "missing", (long)getpid(),
-	    (long long)(time(NULL) - ep->started), ep->requests, ep->errors);
+	    (long long)(time(NULL) - ep->started), ep->requests, ep->errors,
+	    ably);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return TOK_EINTERNAL;
 	return resp_ok(out, "application/json", body, (size_t)n, cors);
@@ -112,7 +145,7 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 		return rc;
 	log_escape(who, wholen, d.client_id ? d.client_id : "-",
 	    d.client_id ? strlen(d.client_id) : 1);
-	rc = issue(c, &d, &body, &ctype, e);
+	rc = issue(ep, &d, &body, &ctype, e);
 	decision_free(&d);
 	if (rc != TOK_OK)
 		return rc;
@@ -128,7 +161,7 @@ endpoint_handle(struct endpoint *ep, const struct req_source *src,
                 struct buf *out)
 {
 	const struct config *c = ep->cfg;
-	struct tok_error e = { TOK_OK, 0, "" };
+	struct tok_error e = { TOK_OK, 0, "", 0 };
 	struct request r;
 	struct resp_cors cors = { NULL, c->n_cors_origins > 0 };
 	const char *allow = NULL;
@@ -183,9 +216,9 @@ endpoint_handle(struct endpoint *ep, const struct req_source *src,
 	log_escape(path, sizeof(path), r.path ? r.path : "?",
 	    r.path ? strlen(r.path) : 1);
 	if (rc != TOK_OK)
-		(tok_http_status(e.kind) >= 500 ? log_err : log_info)(
+		(tok_error_status(&e) >= 500 ? log_err : log_info)(
 		    "%s %s -> %d code=%d (%s) %lldms", r.method_name, path,
-		    tok_http_status(e.kind), tok_ably_code(&e), e.message,
+		    tok_error_status(&e), tok_ably_code(&e), e.message,
 		    endpoint_now_ms() - t0);
 	else
 		log_info("%s %s -> ok clientId=%s %lldms", r.method_name, path,

@@ -9,6 +9,7 @@
 
 #include <time.h>
 
+#include "ably_rest.h"
 #include "buf.h"
 #include "config.h"
 #include "request.h"
@@ -19,6 +20,7 @@ struct endpoint {
 	unsigned long requests;
 	unsigned long errors;
 	unsigned long long seq;  /* request ids within this process */
+	struct ably_rest *rest;  /* token mode: this worker's client, borrowed */
 };
 
 void endpoint_init(struct endpoint *ep, const struct config *cfg);

@@ -34,6 +34,7 @@ tok_fail(struct tok_error *e, enum tok_err kind, int code, const char *fmt, ...)
 		return kind;
 	e->kind = kind;
 	e->code = code;
+	e->status = 0;
 	va_start(ap, fmt);
 	/* Truncation is acceptable here: messages are short fixed texts. */
 	(void)vsnprintf(e->message, sizeof(e->message), fmt, ap);
@@ -47,6 +48,14 @@ tok_http_status(enum tok_err kind)
 	if (kind < 0 || kind >= TOK__MAX || table[kind].status == 0)
 		return 500;
 	return table[kind].status;
+}
+
+int
+tok_error_status(const struct tok_error *e)
+{
+	if (e->status >= 400 && e->status <= 599)
+		return e->status;
+	return tok_http_status(e->kind);
 }
 
 int

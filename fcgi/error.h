@@ -30,6 +30,8 @@ struct tok_error {
 	enum tok_err kind;
 	int code;           /* Ably error code, e.g. 40003; 0 = default for kind */
 	char message[160];  /* client-safe text (see above) */
+	int status;         /* HTTP status; 0 = the default for kind. Set
+	                     * only when passing on an answer from Ably. */
 };
 
 /* Fill *e (if not NULL) and return kind, so callers can write
@@ -40,6 +42,9 @@ enum tok_err tok_fail(struct tok_error *e, enum tok_err kind, int code,
 
 /* HTTP status for an error kind (200 for TOK_OK). */
 int tok_http_status(enum tok_err kind);
+
+/* HTTP status for e: its own status, or the default for its kind. */
+int tok_error_status(const struct tok_error *e);
 
 /* Ably error code for e: its own code, or the default for its kind. */
 int tok_ably_code(const struct tok_error *e);

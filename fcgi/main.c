@@ -28,6 +28,7 @@
 
 #include <fcgiapp.h>
 
+#include "ably_rest.h"
 #include "cli.h"
 #include "config.h"
 #include "endpoint.h"
@@ -137,6 +138,7 @@ worker_loop(const struct config *cfg, int fd)
 {
 	FCGX_Request req;
 	struct endpoint ep;
+	struct tok_error e;
 	struct buf out;
 
 	if (FCGX_Init() != 0 ||
@@ -145,6 +147,13 @@ worker_loop(const struct config *cfg, int fd)
 		return 1;
 	}
 	endpoint_init(&ep, cfg);
+	/* After the fork: each worker has its own curl handle, so its
+	 * connection to Ably is kept across the requests it serves. */
+	if (cfg->mode == MODE_TOKEN &&
+	    ably_rest_new(cfg, &ep.rest, &e) != TOK_OK) {
+		log_err("%s", e.message);
+		return 1;
+	}
 	buf_init(&out, OUT_MAX);
 	while (!stop_requested) {
 		struct fcgi_ctx ctx = { &req };
@@ -163,6 +172,7 @@ worker_loop(const struct config *cfg, int fd)
 		FCGX_Finish_r(&req);
 	}
 	buf_free(&out);
+	ably_rest_free(ep.rest);
 	FCGX_Free(&req, 0);
 	return stop_requested ? 0 : 1;
 }
@@ -173,11 +183,16 @@ serve_cgi(const struct config *cfg)
 	struct endpoint ep;
 	struct buf out;
 	struct req_source src = { cgi_param, cgi_read, NULL };
+	struct tok_error e;
 	int rc = 0;
 
 	endpoint_init(&ep, cfg);
+	if (cfg->mode == MODE_TOKEN &&
+	    ably_rest_new(cfg, &ep.rest, &e) != TOK_OK)
+		log_err("%s", e.message);  /* the request gets a 500 */
 	buf_init(&out, OUT_MAX);
 	endpoint_handle(&ep, &src, &out);
+	ably_rest_free(ep.rest);
 	if (fwrite(out.data, 1, out.len, stdout) != out.len ||
 	    fflush(stdout) != 0)
 		rc = 1;
@@ -493,6 +508,11 @@ main(int argc, char **argv)
 	if (!key_loaded(&cfg.key))
 		log_warn("no Ably key configured (ABLY_API_KEY or key = ...): "
 		    "every token request will be answered with a 500 error");
+	if (ably_rest_global_init() != TOK_OK) {
+		fprintf(stderr, "ably-token: cannot initialise libcurl\n");
+		config_free(&cfg);
+		return 1;
+	}
 	install_signals();
 	if (is_cgi) {
 		rc = serve_cgi(&cfg);

@@ -65,7 +65,7 @@ resp_error(struct buf *out, const struct tok_error *e, const char *allow,
            const struct resp_cors *cors)
 {
 	struct json_object *root, *err;
-	int status = tok_http_status(e->kind);
+	int status = tok_error_status(e);
 	int code = tok_ably_code(e);
 	char href[64];
 	const char *body;

@@ -1,6 +1,6 @@
 // Where the key and settings come from (config file, ABLY_API_KEY,
 // VITE_ABLY_KEY, ABLY_TOKEN_CONF) and what the binary does when they are
-// wrong: no key -> 500 answers, mode token -> refuses to start, a bad key in
+// wrong: no key -> 500 answers, a bad rest_host -> refuses to start, a bad key in
 // the environment -> refuses to start, a world-readable key file -> warning.
 // Each case starts its own small stack (no emulator needed).
 
@@ -103,9 +103,10 @@ test('no key at all: token requests get 500 in the error shape; the binary still
   });
 });
 
-test('mode = token is refused at start-up, naming the setting', async () => {
-  const err = await expectRefusal(`mode = token\nkey = ${MAIN}\n`);
-  assert.match(err, /mode/);
+test('a bad rest_host in token mode is refused at start-up, naming the setting', async () => {
+  const err = await expectRefusal(`mode = token\nrest_host = https://example.com/\nkey = ${MAIN}\n`);
+  assert.match(err, /rest_host/);
+  assert.match(err, /:2:/);
   assert.ok(!err.includes(splitKey(MAIN).secret), 'secret in the error message');
 });
 

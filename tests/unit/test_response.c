@@ -261,7 +261,7 @@ test_cors_headers(void **state)
 	(void)state;
 	for (i = 0; i < N_ELEMENTS(cors_cases); i++) {
 		const struct resp_cors *cors = &cors_cases[i];
-		struct tok_error e = { TOK_EINVAL, 40003, "ttl is bad" };
+		struct tok_error e = { TOK_EINVAL, 40003, "ttl is bad", 0 };
 		struct buf out;
 		struct answer a;
 
@@ -423,7 +423,7 @@ test_error_case(void **state)
 static void
 test_error_href_slashes_plain(void **state)
 {
-	struct tok_error e = { TOK_EDENIED, 40300, "denied" };
+	struct tok_error e = { TOK_EDENIED, 40300, "denied", 0 };
 	struct buf out;
 
 	(void)state;
@@ -438,7 +438,7 @@ test_error_href_slashes_plain(void **state)
 static void
 test_error_too_big(void **state)
 {
-	struct tok_error e = { TOK_EINVAL, 0, "bad" };
+	struct tok_error e = { TOK_EINVAL, 0, "bad", 0 };
 	struct buf out;
 
 	(void)state;

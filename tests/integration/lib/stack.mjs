@@ -270,7 +270,8 @@ function configText(settings) {
 
 /**
  * Start emulator (unless emulator: false), binary and nginx.
- *   opts.config   settings for the config file (key added unless key: null)
+ *   opts.config   settings for the config file (key added unless key: null), or a
+ *                 function (stack) => settings, called once the emulator runs
  *   opts.key      API key for the config file; default the main test key; null = none
  *   opts.actualKey the key the binary ends up using, if not opts.key (env overrides)
  *   opts.env      extra environment for the binary (ABLY_API_KEY etc. are removed otherwise)
@@ -325,7 +326,9 @@ class Stack {
 
     // Config file; a key in it means mode 600.
     this.configPath = path.join(this.dir, 'ably-token.conf');
-    const settings = { ...(this.configKey ? { key: this.configKey } : {}), ...(opts.config || {}) };
+    // opts.config may be a function of the stack (to point rest_host at the emulator).
+    this.settings = typeof opts.config === 'function' ? opts.config(this) : (opts.config || {});
+    const settings = { ...(this.configKey ? { key: this.configKey } : {}), ...this.settings };
     await fsp.writeFile(this.configPath, configText(settings), { mode: 0o600 });
     await fsp.chmod(this.configPath, opts.configMode ?? 0o600);
 
@@ -366,7 +369,7 @@ class Stack {
     this.tokenUrl = `${this.baseUrl}/request-token`;
 
     // Ready when the health check comes back through nginx and the binary.
-    const healthPath = (opts.config && opts.config.health_path) || '/healthz';
+    const healthPath = this.settings.health_path || '/healthz';
     let last = null;
     await waitFor('health check through nginx', null, async () => {
       if (this.procs.binary.exit) throw new Error('ably-token exited');

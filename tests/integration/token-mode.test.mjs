@@ -1,0 +1,236 @@
+// `token` mode end to end: the binary signs a TokenRequest, POSTs it to
+// "Ably" (the emulator) over libcurl and hands back the TokenDetails. Covers
+// ably-js with the answer, fallback hosts (503, reset, timeout), no fallback
+// on 4xx, 502/504 when every host fails, connection reuse, clock skew.
+
+import assert from 'node:assert/strict';
+import { test, before, after } from 'node:test';
+import Ably from 'ably';
+import { useStack, startEmulator, startStack, sleep } from './lib/stack.mjs';
+import { assertAblyError, assertNoStore, finalChecks } from './lib/checks.mjs';
+
+// A second emulator plays the fallback host; the stack's own is the primary.
+let fallback = null;
+before(async () => {
+  fallback = await startEmulator(null);
+});
+after(async () => {
+  if (fallback) await fallback.proc.stop();
+});
+
+// One worker, so "one upstream connection per worker" is exactly one.
+const stack = useStack({
+  workers: 1,
+  config: (s) => ({
+    mode: 'token',
+    rest_host: `127.0.0.1:${s.emuPort}`,
+    fallback_hosts: `127.0.0.1:${fallback.port}`,
+    tls: 'off',
+    connect_timeout_ms: 500,
+    request_timeout_ms: 800,
+    upstream_timeout_ms: 2500,
+  }),
+});
+
+async function emu(url, method, pathName, body) {
+  const res = await fetch(`${url}${pathName}`, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  assert.ok(res.status < 300, `emulator control ${pathName}: ${res.status}`);
+  return res.status === 204 ? null : res.json();
+}
+const primary = () => stack.emulatorUrl;
+const secondary = () => fallback.url;
+const stats = (url) => emu(url, 'GET', '/_emulator/stats');
+const reset = async () => {
+  await emu(primary(), 'POST', '/_emulator/reset');
+  await emu(secondary(), 'POST', '/_emulator/reset');
+};
+const fault = (url, f) => emu(url, 'POST', '/_emulator/faults', f);
+
+/** Token requests the emulator at url answered (any status). */
+async function tokenCalls(url) {
+  return (await stats(url)).routes.requestToken.requests;
+}
+
+function assertTokenDetails(res, want = {}) {
+  assert.equal(res.status, 200, res.body);
+  assert.equal(res.headers['content-type'], 'application/json');
+  assertNoStore(res);
+  assert.ok(!res.body.endsWith('\n'), 'trailing newline');
+  const td = JSON.parse(res.body);
+  assert.equal(typeof td.token, 'string');
+  assert.equal(td.keyName, stack.keyName);
+  assert.ok(td.expires > td.issued, 'expires after issued');
+  assert.equal(td.clientId, want.clientId ?? 'example-client-id');
+  if (want.capability) assert.equal(td.capability, want.capability);
+  if (want.ttl) assert.equal(td.expires - td.issued, want.ttl);
+  return td;
+}
+
+test('GET returns TokenDetails fetched from the primary, with the SDK headers', async () => {
+  await reset();
+  const res = await stack.get({ ttl: 120000, capability: '{"chat:*":["publish","subscribe"]}' });
+  assertTokenDetails(res, { ttl: 120000, capability: '{"chat:*":["publish","subscribe"]}' });
+  const st = await stats(primary());
+  assert.equal(st.routes.requestToken.ok, 1);
+  const sent = st.lastRequests.find((r) => r.route === 'requestToken');
+  assert.equal(sent.headers['x-ably-version'], '6');
+  assert.match(sent.headers['ably-agent'], /^ably-token-fcgi\/\S+ libcurl\//);
+  assert.equal(sent.headers['content-type'], 'application/json');
+  assert.equal(sent.headers.accept, 'application/json');
+  assert.equal(sent.tokenRequest.clientId, 'example-client-id');
+  assert.equal(await tokenCalls(secondary()), 0, 'the fallback was used without need');
+});
+
+test('ably-js gets TokenDetails through authUrl and publishes with the token', async () => {
+  const rest = new Ably.Rest({
+    authUrl: stack.tokenUrl, restHost: '127.0.0.1', port: stack.emuPort, tls: false, useBinaryProtocol: false,
+  });
+  const details = await rest.auth.authorize();
+  assert.equal(details.clientId, 'example-client-id');
+  assert.ok(details.issued > 0 && details.expires > details.issued);
+  const ch = rest.channels.get('token-mode');
+  await ch.publish('m', 'via TokenDetails');
+  const page = await ch.history();
+  assert.ok(page.items.some((m) => m.data === 'via TokenDetails'));
+});
+
+test('N sequential token requests through one worker use one upstream connection', async () => {
+  await reset();
+  const before = await stats(primary());
+  for (let i = 0; i < 10; i++) assertTokenDetails(await stack.get());
+  const st = await stats(primary());
+  assert.equal(st.routes.requestToken.ok, 10);
+  // connections counts TCP accepts since the reset; the worker's kept
+  // connection predates it, so no new one may appear at all.
+  assert.equal(st.connections - (before.connections || 0), 0,
+    `new upstream connections: ${st.connections}; apiConnections ${st.apiConnections}`);
+  assert.equal(st.apiConnections, 1, 'token requests came over more than one connection');
+});
+
+// Each fallback case gets a fresh binary: a host that failed is avoided,
+// and a fallback that worked is preferred, for minutes afterwards.
+async function freshTokenStack() {
+  return startStack({
+    workers: 1,
+    config: (s) => ({
+      mode: 'token', rest_host: `127.0.0.1:${s.emuPort}`, fallback_hosts: `127.0.0.1:${fallback.port}`,
+      tls: 'off', connect_timeout_ms: 500, request_timeout_ms: 800, upstream_timeout_ms: 2500,
+    }),
+  });
+}
+
+for (const [name, f] of [
+  ['answers 503', { status: 503, count: 1 }],
+  ['resets the connection', { reset: true, count: 1 }],
+  ['times out', { latencyMs: 1500, count: 1 }],
+]) {
+  test(`fallback host takes over when the primary ${name}`, async () => {
+    const s = await freshTokenStack();
+    try {
+      await emu(secondary(), 'POST', '/_emulator/reset');
+      await fault(s.emulatorUrl, f);
+      const res = await s.get();
+      assert.equal(res.status, 200, res.body);
+      assert.equal(JSON.parse(res.body).clientId, 'example-client-id');
+      assert.equal(await tokenCalls(secondary()), 1, 'fallback not used');
+      assert.equal((await stats(s.emulatorUrl)).faultsApplied, 1, 'primary fault never triggered');
+      // The next request goes straight to the fallback that worked.
+      assert.equal((await s.get()).status, 200);
+      assert.equal(await tokenCalls(secondary()), 2, 'the working fallback was not preferred');
+      assert.equal(await tokenCalls(s.emulatorUrl), 1, 'the failed primary was tried again at once');
+    } finally {
+      await s.stop();
+    }
+  });
+}
+
+test('no fallback on a 4xx: Ably\'s error is passed on with its code', async () => {
+  await reset();
+  await fault(primary(), { status: 401, count: 1 });
+  const res = await stack.get();
+  assertAblyError(res, 401, [40100]);
+  assert.equal(await tokenCalls(secondary()), 0, 'a 4xx must not fall back');
+  // and the worker serves the next request normally
+  assertTokenDetails(await stack.get());
+});
+
+test('every host failing gives 502/50002, then the worker still serves', async () => {
+  await reset();
+  await fault(primary(), { status: 500, count: 5 });
+  await fault(secondary(), { status: 503, count: 5 });
+  const res = await stack.get();
+  assertAblyError(res, 502, [50002]);
+  await emu(primary(), 'DELETE', '/_emulator/faults');
+  await emu(secondary(), 'DELETE', '/_emulator/faults');
+  assertTokenDetails(await stack.get());
+});
+
+test('every host too slow gives 504/50003 within the upstream budget', async () => {
+  await reset();
+  await fault(primary(), { latencyMs: 3000, count: 5 });
+  await fault(secondary(), { latencyMs: 3000, count: 5 });
+  const t0 = Date.now();
+  const res = await stack.get();
+  const took = Date.now() - t0;
+  assertAblyError(res, 504, [50003]);
+  assert.ok(took < 2500 + 700, `took ${took} ms, budget 2500`);
+  await emu(primary(), 'DELETE', '/_emulator/faults');
+  await emu(secondary(), 'DELETE', '/_emulator/faults');
+  await sleep(1600);  // let the slow answers drain
+  assertTokenDetails(await stack.get());
+});
+
+test('a capability beyond the key\'s is Ably\'s 4xx, passed on', async () => {
+  const limited = await startStack({
+    key: 'TESTAPP.limited:TEST-ONLY-limited-secret-00000000000',
+    workers: 1,
+    config: (s) => ({ mode: 'token', rest_host: `127.0.0.1:${s.emuPort}`, tls: 'off',
+      capability: '{"secret:*":["subscribe"]}' }),
+  });
+  try {
+    const res = await limited.get();
+    assertAblyError(res, 401, [40160]);
+    assert.match(JSON.parse(res.body).error.message, /Ably refused/);
+  } finally {
+    await limited.stop();
+  }
+});
+
+test('clock an hour off: 40104 explained without query_time, tokens with query_time = on', async () => {
+  await reset();
+  await emu(primary(), 'POST', '/_emulator/clock', { offsetMs: 3600 * 1000 });
+  try {
+    const res = await stack.get();
+    const err = assertAblyError(res, 401, [40104]);
+    assert.match(err.message, /clock/);
+    assert.match(err.message, /query_time/);
+    assert.match(stack.binaryLog, /40104/, 'the rejection is not in the log');
+
+    const s = await startStack({
+      workers: 1,
+      config: (st) => ({ mode: 'token', rest_host: `127.0.0.1:${st.emuPort}`, tls: 'off', query_time: 'on' }),
+    });
+    try {
+      await emu(s.emulatorUrl, 'POST', '/_emulator/clock', { offsetMs: 3600 * 1000 });
+      const ok = await s.get();
+      assert.equal(ok.status, 200, ok.body);
+      const td = JSON.parse(ok.body);
+      // Ably's clock signed the request, so "issued" is an hour ahead of ours.
+      assert.ok(td.issued - Date.now() > 3500 * 1000, `issued ${td.issued} vs now ${Date.now()}`);
+      const time = (await stats(s.emulatorUrl)).routes.time.requests;
+      assert.equal(time, 1, 'GET /time not asked exactly once');
+      assert.equal((await s.get()).status, 200);
+      assert.equal((await stats(s.emulatorUrl)).routes.time.requests, 1, '/time is not cached');
+    } finally {
+      await s.stop();
+    }
+  } finally {
+    await emu(primary(), 'POST', '/_emulator/clock', { offsetMs: 0 });
+  }
+});
+
+finalChecks(stack);
