@@ -610,7 +610,7 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	unsigned i;
 
 	memset(c, 0, sizeof(*c));
-	c->mode = MODE_TOKEN_REQUEST;
+	c->mode = MODE_TOKEN;
 	c->ttl = 3600LL * 1000;
 	c->max_ttl = CONFIG_MAX_TTL_MS;
 	c->max_body = 8192;

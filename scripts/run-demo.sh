@@ -146,13 +146,18 @@ else
         umask 077
         cat > "$conf" <<EOF
 # Written by scripts/run-demo.sh; rewritten on every run.
-mode = token-request
+# token mode, as Ably's own example: the binary fetches TokenDetails from
+# Ably (or, offline, from the local emulator).
+mode = token
 client_id = example-client-id
 capability = {"*":["*"]}
 ttl = 1h
 health_path = /healthz
 log_level = info
 EOF
+        if [ -n "$emulator_addr" ]; then
+            printf 'rest_host = %s\ntls = off\n' "$emulator_addr" >> "$conf"
+        fi
     )
     chmod 600 "$conf"
 fi

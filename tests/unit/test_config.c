@@ -111,7 +111,16 @@ test_defaults(void **state)
 	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
 	assert_false(key_loaded(&c.key));
 	assert_string_equal(c.key_source, "");
-	assert_int_equal(c.mode, MODE_TOKEN_REQUEST);
+	assert_int_equal(c.mode, MODE_TOKEN);
+	/* Ably's own hosts, TLS, a budget inside ably-js's 10 s */
+	assert_string_equal(c.rest_host, "main.realtime.ably.net");
+	assert_int_equal(c.n_fallback_hosts, 5);
+	assert_string_equal(c.fallback_hosts[0],
+	    "main.a.fallback.ably-realtime.com");
+	assert_int_equal(c.tls, 1);
+	assert_int_equal(c.query_time, 0);
+	assert_null(c.proxy);
+	assert_true(c.upstream_timeout_ms < 10000);
 	assert_string_equal(c.client_id, "example-client-id");
 	assert_non_null(c.capability);
 	assert_string_equal(c.capability_text, "{\"*\":[\"*\"]}");
@@ -755,11 +764,54 @@ test_free_and_names(void **state)
 	assert_string_equal(config_mode_name(MODE__MAX), "?");
 }
 
+/* token mode settings: custom hosts drop Ably's fallbacks, as the SDKs do. */
+static void
+test_rest_settings(void **state)
+{
+	struct config c;
+	char path[64];
+
+	(void)state;
+	load_text(&c, "rest_host = 127.0.0.1:8080\ntls = off\n"
+	    "query_time = on\nconnect_timeout_ms = 200\n"
+	    "request_timeout_ms = 900\nupstream_timeout_ms = 2000\n"
+	    "proxy = http://proxy.internal:3128\nca_file = /etc/ca.pem\n",
+	    path);
+	unlink(path);
+	assert_string_equal(c.rest_host, "127.0.0.1:8080");
+	assert_int_equal(c.n_fallback_hosts, 0);
+	assert_int_equal(c.tls, 0);
+	assert_int_equal(c.query_time, 1);
+	assert_int_equal(c.connect_timeout_ms, 200);
+	assert_int_equal(c.request_timeout_ms, 900);
+	assert_int_equal(c.upstream_timeout_ms, 2000);
+	assert_string_equal(c.proxy, "http://proxy.internal:3128");
+	assert_string_equal(c.ca_file, "/etc/ca.pem");
+	config_free(&c);
+
+	load_text(&c, "rest_host = rest.example.com\n"
+	    "fallback_hosts = a.example.com, b.example.com:8443\nport = 8443\n",
+	    path);
+	unlink(path);
+	assert_int_equal(c.n_fallback_hosts, 2);
+	assert_string_equal(c.fallback_hosts[1], "b.example.com:8443");
+	assert_int_equal(c.port, 8443);
+	config_free(&c);
+
+	/* Ably's own host with fallbacks switched off explicitly */
+	load_text(&c, "fallback_hosts =\n", path);
+	unlink(path);
+	assert_string_equal(c.rest_host, "main.realtime.ably.net");
+	assert_int_equal(c.n_fallback_hosts, 0);
+	config_free(&c);
+}
+
 int
 main(void)
 {
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_rest_settings),
 		cmocka_unit_test(test_every_setting),
 		cmocka_unit_test(test_comments_blank_lines_spacing),
 		cmocka_unit_test(test_empty_values),

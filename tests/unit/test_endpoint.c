@@ -288,6 +288,8 @@ static void
 make_config(struct config *c, const char *text)
 {
 	char path[] = "/tmp/test_endpoint_XXXXXX", err[512] = "";
+	/* These tests sign locally: token-request unless the text says. */
+	const char *mode = strstr(text, "mode =") ? "" : "mode = token-request\n";
 	size_t len = strlen(text);
 	int fd;
 
@@ -295,6 +297,7 @@ make_config(struct config *c, const char *text)
 	unsetenv("VITE_ABLY_KEY");
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
+	assert_int_equal(write(fd, mode, strlen(mode)), (ssize_t)strlen(mode));
 	assert_int_equal(write(fd, text, len), (ssize_t)len);
 	close(fd);
 	if (config_load(c, path, err, sizeof(err)) != 0) {
