@@ -127,6 +127,8 @@ for (const [name, f] of [
   ['answers 503', { status: 503, count: 1 }],
   ['resets the connection', { reset: true, count: 1 }],
   ['times out', { latencyMs: 1500, count: 1 }],
+  ['answers 200 with a body that is not TokenDetails', { garbage: true, count: 1 }],
+  ['dribbles its body too slowly', { slowBodyMs: 400, chunks: 8, count: 1 }],
 ]) {
   test(`fallback host takes over when the primary ${name}`, async () => {
     const s = await freshTokenStack();
