@@ -1,0 +1,76 @@
+// The process model under --listen --workers: a worker that dies is
+// replaced while the others keep serving, and SIGTERM lets a request in
+// flight finish before the program exits.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import { startStack, sleep } from './lib/stack.mjs';
+
+/** PIDs of the binary's worker processes (its children). */
+function workers(parentPid) {
+  try {
+    return execFileSync('pgrep', ['-P', String(parentPid)], { encoding: 'utf8' })
+      .trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];  // pgrep exits 1 when there are none
+  }
+}
+
+async function until(what, fn, ms = 5000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test('a killed worker is replaced, and requests keep succeeding', async () => {
+  const s = await startStack({ workers: 2, config: { mode: 'token-request' } });
+  try {
+    const parent = s.procs.binary.pid;
+    const before = workers(parent);
+    assert.equal(before.length, 2, `workers: ${before}`);
+    process.kill(before[0], 'SIGKILL');
+    await until('a replacement worker', () => {
+      const now = workers(parent);
+      return now.length === 2 && !now.includes(before[0]);
+    });
+    await until('the restart in the log', () => /killed by signal 9; restarting/.test(s.binaryLog));
+    for (let i = 0; i < 20; i++) {
+      const r = await s.get();
+      assert.equal(r.status, 200, r.body);
+    }
+  } finally {
+    await s.stop();
+  }
+});
+
+test('SIGTERM waits for the request in flight, then exits 0', async () => {
+  // token mode against a slow emulator: the request takes ~1 s upstream.
+  const s = await startStack({
+    workers: 1,
+    config: (st) => ({ mode: 'token', rest_host: `127.0.0.1:${st.emuPort}`, tls: 'off' }),
+  });
+  try {
+    await fetch(`${s.emulatorUrl}/_emulator/faults`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ latencyMs: 1000, count: 1 }),
+    });
+    const inFlight = s.get();
+    await sleep(300);
+    const t0 = Date.now();
+    const stopped = s.procs.binary.stop('SIGTERM');
+    const res = await inFlight;
+    assert.equal(res.status, 200, `the request in flight was lost: ${res.status} ${res.body}`);
+    assert.ok(JSON.parse(res.body).token, 'no token in the answer');
+    const exit = await stopped;
+    assert.equal(exit.code, 0, s.binaryLog);
+    assert.equal(exit.forced, false);
+    assert.equal(exit.stragglers, false);
+    assert.ok(Date.now() - t0 >= 500, 'exited before the request finished');
+  } finally {
+    await s.stop();
+  }
+});
