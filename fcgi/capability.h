@@ -60,6 +60,56 @@ int cap_resource_covers(const char *allowed, const char *requested);
 int cap_allows(const struct capability *allowed,
                const struct capability *requested);
 
+/* The intersection of two capabilities: every (resource, operation) that
+ * both allow, with Ably's wildcard rules for resource names (`*` segments,
+ * a trailing `*`, `[qualifier]`, `[*]`, `[*]*`) and operations (`*`). The
+ * result never holds anything one of them does not allow; for plain
+ * channel names nothing that both allow is lost. Entries another entry
+ * already covers are left out. *out is new (it may have n == 0: nothing in
+ * common); the caller frees it with cap_free(). Operations must be known
+ * ones (TOK_EINVAL otherwise, as CAP_STRICT parsing guarantees). */
+enum tok_err cap_intersect(const struct capability *a,
+                           const struct capability *b,
+                           struct capability **out, struct tok_error *e)
+	__attribute__((warn_unused_result));
+
+/* The intersection of two resource patterns as one pattern, or NULL when
+ * no name matches both (or memory ran out: *nomem is then set). Caller
+ * frees. */
+char *cap_resource_intersect(const char *a, const char *b, int *nomem);
+
+/* Templates: resource names (and JWT claim names) in the configuration may
+ * hold the placeholder {clientId}, filled with the caller's identity. */
+#define CAP_PLACEHOLDER "{clientId}"
+
+/* 1 if s holds the placeholder. */
+int cap_is_template(const char *s);
+
+/* 1 if s uses '{' and '}' only as part of the placeholder (anything else,
+ * such as {clientID} or a lone brace, is a configuration mistake). */
+int cap_template_ok(const char *s);
+
+/* 1 if id may fill a placeholder in a resource name: it must not contain
+ * ':' '*' '[' ']' '{' '}', which would change what the name matches (a
+ * clientId "*" or "a:*" must never become a wildcard). */
+int cap_template_value_ok(const char *id);
+
+/* s with every placeholder replaced by id. Caller frees; NULL when memory
+ * runs out. No check on id: see cap_template_value_ok(). */
+char *cap_fill_template(const char *s, const char *id);
+
+/* 1 if any resource of cap holds the placeholder. */
+int cap_has_template(const struct capability *cap);
+
+/* A copy of tmpl with the placeholder filled with id. With id NULL (an
+ * anonymous caller) resources that hold the placeholder are left out.
+ * Resources that end up with the same name are merged. Refuses an id
+ * cap_template_value_ok() rejects (TOK_EDENIED, 40300) when a placeholder
+ * is there to fill. *out is new; the caller frees it. */
+enum tok_err cap_substitute(const struct capability *tmpl, const char *id,
+                            struct capability **out, struct tok_error *e)
+	__attribute__((warn_unused_result));
+
 /* Compare two valid UTF-8 strings by UTF-16 code units, as JS sort does. */
 int cap_utf16_cmp(const char *a, const char *b);
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "crypto.h"
+#include "policy.h"
 
 #define CONFIG_FILE_MAX (256 * 1024)
 
@@ -84,6 +85,7 @@ config_free(struct config *c)
 	free(c->client_id);
 	cap_free(c->capability);
 	free(c->capability_text);
+	rules_free(&c->rules);
 	for (i = 0; i < c->n_cors_origins; i++)
 		free(c->cors_origins[i]);
 	free(c->cors_origins);
@@ -385,11 +387,12 @@ apply(struct config *c, const char *name, const char *value,
 		return 0;
 	}
 	if (strcmp(name, "client_id") == 0) {
-		if (value[0] == '$')
-			return fail(err, errlen, o, "client_id: identity "
-			    "sources ($remote_user, $header:...) are not "
-			    "available in this version; use a fixed id or "
-			    "leave it empty for anonymous tokens");
+		char why[200];
+
+		/* $remote_user, $header:NAME, $random, $request: the text
+		 * stays in client_id for messages only. */
+		if (rules_set_identity(&c->rules, value, why, sizeof(why)) < 0)
+			return fail(err, errlen, o, "client_id: %s", why);
 		if (!cap_text_ok(value, strlen(value)))
 			return fail(err, errlen, o, "client_id: must be UTF-8 "
 			    "text without control characters");
@@ -405,6 +408,7 @@ apply(struct config *c, const char *name, const char *value,
 			    "between 1s and 24h, like 3600000 (ms), 3600s, 60m "
 			    "or 1h", name);
 		*(name[0] == 't' ? &c->ttl : &c->max_ttl) = n;
+		c->rules.max_ttl_set |= name[0] == 'm';
 		return 0;
 	}
 	if (strcmp(name, "cors_origins") == 0)
@@ -433,6 +437,14 @@ apply(struct config *c, const char *name, const char *value,
 		if (log_level_parse(value, &c->log_level) != 0)
 			return fail(err, errlen, o, "log_level: expected "
 			    "error, warn, info or debug");
+		return 0;
+	}
+	if (rules_is_setting(name)) {
+		char why[300];
+
+		if (rules_set(&c->rules, name, value, o->where, why,
+		    sizeof(why)) != 0)
+			return fail(err, errlen, o, "%s", why);
 		return 0;
 	}
 	if (is_rest_setting(name))
@@ -492,7 +504,8 @@ slurp(const char *path, size_t *len, int *holds_key_world_readable,
 }
 
 static int
-load_file(struct config *c, const char *path, char *err, size_t errlen)
+load_file(struct config *c, const char *path, unsigned flags, char *err,
+          size_t errlen)
 {
 	int world_readable = 0, rc = 0, lineno = 0, key_line = 0;
 	char *data, *line, *next;
@@ -549,10 +562,20 @@ load_file(struct config *c, const char *path, char *err, size_t errlen)
 	 * NUL-terminated pieces, so strlen() would stop after the first line. */
 	crypto_wipe(data, len);
 	free(data);
-	if (rc == 0 && key_line > 0 && world_readable)
+	/* A key any local user can read is a key anyone on the host has:
+	 * refuse, unless the operator insists (and is told again). */
+	if (rc == 0 && key_line > 0 && world_readable) {
+		if (!(flags & CONFIG_ALLOW_INSECURE)) {
+			(void)snprintf(err, errlen, "%s:%d holds the Ably key but "
+			    "the file is readable by every user; chmod 600 it "
+			    "(or 640 with the server's group), or start with "
+			    "--allow-insecure-config", path, key_line);
+			return -1;
+		}
 		log_warn("%s:%d holds the Ably key but the file is readable by "
-		    "every user; chmod 600 it (or 640 with the server's group)",
-		    path, key_line);
+		    "every user (allowed by --allow-insecure-config); chmod 600 "
+		    "it", path, key_line);
+	}
 	return rc;
 }
 
@@ -604,6 +627,13 @@ nomem:
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
+	return config_load_ex(c, path, 0, err, errlen);
+}
+
+int
+config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
+               size_t errlen)
+{
 	static const char *const key_vars[] = { "ABLY_API_KEY",
 	    "VITE_ABLY_KEY" };
 	struct origin o;
@@ -626,7 +656,7 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		goto fail;
 	if (path != NULL) {
 		c->path = strdup(path);
-		if (c->path == NULL || load_file(c, path, err, errlen) != 0)
+		if (c->path == NULL || load_file(c, path, flags, err, errlen) != 0)
 			goto fail;
 	}
 	for (i = 0; i < sizeof(key_vars) / sizeof(key_vars[0]); i++) {
@@ -640,6 +670,8 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		break;
 	}
 	if (finish_rest(c, path, err, errlen) != 0)
+		goto fail;
+	if (policy_config_check(c, err, errlen) != 0)
 		goto fail;
 	if (c->ttl > c->max_ttl) {
 		(void)snprintf(err, errlen, "%s: ttl (%lld ms) is larger than "

@@ -13,6 +13,7 @@
 #include "capability.h"
 #include "key.h"
 #include "log.h"
+#include "rules.h"
 
 enum tok_mode { MODE_TOKEN_REQUEST, MODE_JWT, MODE_TOKEN, MODE__MAX };
 
@@ -28,6 +29,7 @@ struct config {
 	char *capability_text;        /* canonical form of capability */
 	long long ttl;                /* default lifetime, ms */
 	long long max_ttl;            /* largest ttl a caller may ask, ms */
+	struct rules rules;           /* identity source, groups, rules */
 	char **cors_origins;          /* exact origins allowed for CORS */
 	size_t n_cors_origins;
 	size_t max_body;              /* bytes */
@@ -56,6 +58,14 @@ struct config {
  * environment. On failure returns -1 with err naming the setting or
  * file:line; *c is then freed already. The key's secret is never quoted. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* config_load with flags: CONFIG_ALLOW_INSECURE starts even when the
+ * config file holding the key is readable by every user (logged); without
+ * it that is an error. */
+#define CONFIG_ALLOW_INSECURE 1u
+int config_load_ex(struct config *c, const char *path, unsigned flags,
+                   char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Release everything (wiping the key). Safe on a zeroed config. */

@@ -3,9 +3,11 @@
 
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 enum tok_err
@@ -20,6 +22,60 @@ crypto_hmac_sha256(const void *key, size_t keylen, const void *msg,
 	    == NULL || maclen != CRYPTO_MAC_LEN)
 		return TOK_EINTERNAL;
 	return TOK_OK;
+}
+
+struct crypto_hmac {
+	EVP_MAC *mac;
+	EVP_MAC_CTX *ctx;
+};
+
+struct crypto_hmac *
+crypto_hmac_new(const void *key, size_t keylen)
+{
+	struct crypto_hmac *h = OPENSSL_zalloc(sizeof(*h));
+	OSSL_PARAM params[2];
+
+	if (h == NULL)
+		return NULL;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	h->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	if (h->mac == NULL)
+		goto fail;
+	h->ctx = EVP_MAC_CTX_new(h->mac);
+	if (h->ctx == NULL || EVP_MAC_init(h->ctx, key, keylen, params) != 1)
+		goto fail;
+	return h;
+fail:
+	crypto_hmac_free(h);
+	return NULL;
+}
+
+enum tok_err
+crypto_hmac_sign(struct crypto_hmac *h, const void *msg, size_t msglen,
+                 unsigned char mac[CRYPTO_MAC_LEN])
+{
+	size_t len = 0;
+
+	/* A NULL key re-initialises with the key given at creation. */
+	if (EVP_MAC_init(h->ctx, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(h->ctx, msg, msglen) != 1 ||
+	    EVP_MAC_final(h->ctx, mac, &len, CRYPTO_MAC_LEN) != 1 ||
+	    len != CRYPTO_MAC_LEN)
+		return TOK_EINTERNAL;
+	return TOK_OK;
+}
+
+void
+crypto_hmac_free(struct crypto_hmac *h)
+{
+	if (h == NULL)
+		return;
+	/* Freeing the context wipes the key schedule it holds. */
+	EVP_MAC_CTX_free(h->ctx);
+	EVP_MAC_free(h->mac);
+	OPENSSL_free(h);
 }
 
 size_t

@@ -18,6 +18,17 @@ enum tok_err crypto_hmac_sha256(const void *key, size_t keylen,
                                 unsigned char mac[CRYPTO_MAC_LEN])
 	__attribute__((warn_unused_result));
 
+/* A reusable HMAC-SHA256 keyed once: the key schedule and the algorithm
+ * lookup are done at crypto_hmac_new(), not per signature (OpenSSL 3's
+ * one-shot HMAC() fetches the algorithm every call). Not thread-safe: one
+ * per process or thread. crypto_hmac_free(NULL) does nothing. */
+struct crypto_hmac;
+struct crypto_hmac *crypto_hmac_new(const void *key, size_t keylen);
+enum tok_err crypto_hmac_sign(struct crypto_hmac *h, const void *msg,
+                              size_t msglen, unsigned char mac[CRYPTO_MAC_LEN])
+	__attribute__((warn_unused_result));
+void crypto_hmac_free(struct crypto_hmac *h);
+
 /* Standard base64 with '=' padding. out must hold crypto_b64_len(n) + 1
  * bytes; it is NUL-terminated. Returns the length written. */
 size_t crypto_b64_len(size_t n);

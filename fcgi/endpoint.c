@@ -27,6 +27,8 @@ endpoint_init(struct endpoint *ep, const struct config *cfg)
 	memset(ep, 0, sizeof(*ep));
 	ep->cfg = cfg;
 	ep->started = time(NULL);
+	ep->pid = (long)getpid();
+	log_set_pid(ep->pid);
 }
 
 long long
@@ -65,6 +67,9 @@ issue(struct endpoint *ep, const struct decision *d, char **body,
 			.exp = now / 1000 + d->ttl / 1000,
 			.capability = d->capability,
 			.client_id = d->client_id,
+			.revocation_key = d->revocation_key,
+			.extra = d->extra,
+			.n_extra = d->n_extra,
 		};
 
 		*ctype = "text/plain";
@@ -117,7 +122,7 @@ health(const struct endpoint *ep, struct buf *out,
 	    "\"errors\":%lu%s}",
 	    key_loaded(&ep->cfg->key) ? "ok" : "misconfigured",
 	    config_mode_name(ep->cfg->mode),
-	    key_loaded(&ep->cfg->key) ? "loaded" : "missing", (long)getpid(),
+	    key_loaded(&ep->cfg->key) ? "loaded" : "missing", ep->pid,
 	    (long long)(time(NULL) - ep->started), ep->requests, ep->errors,
 	    ably);
 	if (n < 0 || (size_t)n >= sizeof(body))
@@ -170,7 +175,7 @@ endpoint_handle(struct endpoint *ep, const struct req_source *src,
 	enum tok_err rc;
 
 	ep->requests++;
-	(void)snprintf(rid, sizeof(rid), "%ld-%llu", (long)getpid(),
+	(void)snprintf(rid, sizeof(rid), "%ld-%llu", ep->pid,
 	    ++ep->seq);
 	log_set_request_id(rid);
 	rc = req_parse(&r, src, c->max_body, &e);

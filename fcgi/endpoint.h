@@ -20,10 +20,14 @@ struct endpoint {
 	unsigned long requests;
 	unsigned long errors;
 	unsigned long long seq;  /* request ids within this process */
+	long pid;                /* this process, read once (after fork) */
 	struct ably_rest *rest;  /* token mode: this worker's client, borrowed */
 };
 
 void endpoint_init(struct endpoint *ep, const struct config *cfg);
+
+/* endpoint_init must be called in the process that serves (after a
+ * fork): it remembers the pid for request ids. */
 
 /* Handle one request from src; the whole answer is appended to out. Always
  * produces an answer (a 500 if even the error answer cannot be built). */

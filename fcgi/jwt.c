@@ -73,11 +73,52 @@ header_json(const struct ably_key *k)
 	return h;
 }
 
+/* 1 if the extra claims are the documented kinds, each once. */
+static int
+extras_ok(const struct jwt_claims *c)
+{
+	const size_t cl = strlen(JWT_CHANNEL_CLAIM), rl = strlen(JWT_RATE_CLAIM);
+	size_t i, j;
+
+	for (i = 0; i < c->n_extra; i++) {
+		const struct jwt_extra *x = &c->extra[i];
+		const char *v = x->value;
+		size_t digits;
+
+		if (x->name == NULL || v == NULL)
+			return 0;
+		if (x->number ? (strncmp(x->name, JWT_RATE_CLAIM, rl) != 0 ||
+		    x->name[rl] == '\0') : (strncmp(x->name, JWT_CHANNEL_CLAIM,
+		    cl) != 0 || x->name[cl] == '\0'))
+			return 0;
+		if (x->number) {
+			/* digits, optionally a fraction; positive */
+			digits = strspn(v, "0123456789");
+			if (digits == 0)
+				return 0;
+			if (v[digits] == '.') {
+				size_t f = strspn(v + digits + 1, "0123456789");
+
+				if (f == 0)
+					return 0;
+				digits += 1 + f;
+			}
+			if (v[digits] != '\0' || !(strtod(v, NULL) > 0))
+				return 0;
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(c->extra[j].name, x->name) == 0)
+				return 0;
+	}
+	return 1;
+}
+
 static struct json_object *
 claims_json(const struct jwt_claims *c)
 {
 	struct json_object *o = json_object_new_object();
 	int bad = 0;
+	size_t i;
 
 	if (o == NULL)
 		return NULL;
@@ -92,6 +133,16 @@ claims_json(const struct jwt_claims *c)
 	if (c->revocation_key != NULL)
 		bad |= add(o, "x-ably-revocation-key",
 		    json_object_new_string(c->revocation_key));
+	for (i = 0; i < c->n_extra && !bad; i++) {
+		const struct jwt_extra *x = &c->extra[i];
+
+		if (x->number)
+			bad |= add(o, x->name, json_object_new_double_s(
+			    strtod(x->value, NULL), x->value));
+		else
+			bad |= add(o, x->name,
+			    json_object_new_string(x->value));
+	}
 	if (bad) {
 		json_object_put(o);
 		return NULL;
@@ -111,6 +162,10 @@ jwt_sign(const struct ably_key *k, const struct jwt_claims *c, char **out,
 	if (c->exp <= c->iat)
 		return tok_fail(e, TOK_EINVAL, 40003,
 		    "JWT exp must be later than iat");
+	if (!extras_ok(c))
+		return tok_fail(e, TOK_EINVAL, 40000,
+		    "JWT extra claims must be ably.channel.* strings or "
+		    "ably.limits.publish.perAttachment.maxRate.* numbers");
 	buf_init(&jwt, 64 * 1024);
 	rc = add_json_part(&jwt, header_json(k));
 	if (rc == TOK_OK)
@@ -118,8 +173,7 @@ jwt_sign(const struct ably_key *k, const struct jwt_claims *c, char **out,
 	if (rc == TOK_OK)
 		rc = add_json_part(&jwt, claims_json(c));
 	if (rc == TOK_OK)
-		rc = crypto_hmac_sha256(k->secret, k->secret_len, jwt.data,
-		    jwt.len, mac);
+		rc = key_sign(k, jwt.data, jwt.len, mac);
 	if (rc == TOK_OK)
 		rc = buf_add(&jwt, ".", 1);
 	if (rc == TOK_OK)

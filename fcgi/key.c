@@ -21,6 +21,7 @@ key_parse(const char *text, struct ably_key *k, struct tok_error *e)
 
 	k->name = k->secret = NULL;
 	k->secret_len = 0;
+	k->hmac = NULL;
 	colon = strchr(text, ':');
 	if (colon == NULL)
 		return tok_fail(e, TOK_EINVAL, 40101,
@@ -46,6 +47,11 @@ key_parse(const char *text, struct ably_key *k, struct tok_error *e)
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
 	}
 	k->secret_len = seclen;
+	k->hmac = crypto_hmac_new(k->secret, k->secret_len);
+	if (k->hmac == NULL) {
+		key_clear(k);
+		return tok_fail(e, TOK_EINTERNAL, 0, "cannot set up HMAC-SHA256");
+	}
 	return TOK_OK;
 }
 
@@ -55,9 +61,20 @@ key_loaded(const struct ably_key *k)
 	return k->secret != NULL;
 }
 
+enum tok_err
+key_sign(const struct ably_key *k, const void *msg, size_t len,
+         unsigned char mac[32])
+{
+	if (k->hmac == NULL)
+		return TOK_ECONFIG;
+	return crypto_hmac_sign(k->hmac, msg, len, mac);
+}
+
 void
 key_clear(struct ably_key *k)
 {
+	crypto_hmac_free(k->hmac);
+	k->hmac = NULL;
 	if (k->secret != NULL)
 		crypto_wipe(k->secret, k->secret_len);
 	free(k->secret);

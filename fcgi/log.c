@@ -9,6 +9,7 @@
 
 static enum log_level current = LOGL_INFO;
 static char request_id[32];
+static long cached_pid;
 
 static const char *const names[LOGL__MAX] = {
 	[LOGL_ERROR] = "error",
@@ -50,6 +51,12 @@ log_enabled(enum log_level l)
 }
 
 void
+log_set_pid(long pid)
+{
+	cached_pid = pid;
+}
+
+void
 log_set_request_id(const char *rid)
 {
 	if (rid == NULL)
@@ -67,7 +74,8 @@ vlog(enum log_level l, const char *fmt, va_list ap)
 	if (!log_enabled(l))
 		return;
 	n = snprintf(line, sizeof(line), "ably-token[%ld] %s%s%s: ",
-	    (long)getpid(), names[l], request_id[0] ? " rid=" : "",
+	    cached_pid ? cached_pid : (long)getpid(), names[l],
+	    request_id[0] ? " rid=" : "",
 	    request_id);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;

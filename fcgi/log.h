@@ -18,6 +18,10 @@ const char *log_level_name(enum log_level l);
 void log_set_level(enum log_level l);
 int log_enabled(enum log_level l);
 
+/* The pid printed with each line (0 = ask the kernel each time). Set it in
+ * each process after a fork: a per-line getpid() is a syscall. */
+void log_set_pid(long pid);
+
 /* The id printed with each line until changed; NULL clears it. Copied. */
 void log_set_request_id(const char *rid);
 

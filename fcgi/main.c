@@ -92,6 +92,8 @@ usage(FILE *f)
 "  --socket-mode MODE   octal mode of a unix socket (default 0660)\n"
 "  --socket-owner U[:G] owner (and group) of a unix socket\n"
 "  --check-config       load and validate the settings, then exit\n"
+"  --allow-insecure-config  start even if the config file holding the key\n"
+"                       is readable by every user (logged as a warning)\n"
 "\n"
 "Environment: ABLY_API_KEY (or VITE_ABLY_KEY) holds the key,\n"
 "appId.keyId:secret; it overrides the config file's key.\n"
@@ -116,26 +118,144 @@ fcgi_read(void *ctx, char *buf, size_t n)
 	return FCGX_GetStr(buf, want, ((struct fcgi_ctx *)ctx)->req->in);
 }
 
+/* A CGI request: how much of stdin was read, and a body read ahead when
+ * the server gave no CONTENT_LENGTH (see cgi_read_ahead). */
+struct cgi_ctx {
+	unsigned long long consumed;
+	char *body;
+	size_t body_len, body_off;
+	char body_cl[24];
+};
+
 static const char *
 cgi_param(void *ctx, const char *name)
 {
-	(void)ctx;
+	struct cgi_ctx *cx = ctx;
+
+	if (cx->body != NULL && strcmp(name, "CONTENT_LENGTH") == 0)
+		return cx->body_cl;
 	return getenv(name);
 }
 
 static long
 cgi_read(void *ctx, char *buf, size_t n)
 {
-	size_t got = fread(buf, 1, n, stdin);
+	struct cgi_ctx *cx = ctx;
+	size_t got;
 
-	(void)ctx;
+	if (cx->body != NULL) {
+		got = cx->body_len - cx->body_off;
+		if (got > n)
+			got = n;
+		memcpy(buf, cx->body + cx->body_off, got);
+		cx->body_off += got;
+		return (long)got;
+	}
+	got = fread(buf, 1, n, stdin);
+	cx->consumed += got;
 	return ferror(stdin) ? -1 : (long)got;
+}
+
+/* A body-carrying method, a body on stdin and no CONTENT_LENGTH to say how
+ * long it is: Apache sends a chunked request body to a CGI program this way
+ * and closes stdin after it. Read it to EOF, at most max_body + 1 bytes (one
+ * more than allowed, so the endpoint answers 413), and present it with its
+ * length, as nginx and mod_fcgid do. Never from a terminal. */
+static int
+cgi_read_ahead(struct cgi_ctx *cx, size_t max_body)
+{
+	const char *cl = getenv("CONTENT_LENGTH");
+	const char *method = getenv("REQUEST_METHOD");
+	size_t cap = max_body + 1;
+
+	if ((cl != NULL && cl[0] != '\0') || method == NULL ||
+	    strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+	    strcmp(method, "OPTIONS") == 0 || isatty(0))
+		return 0;
+	cx->body = malloc(cap);
+	if (cx->body == NULL)
+		return -1;
+	while (cx->body_len < cap) {
+		size_t got = fread(cx->body + cx->body_len, 1,
+		    cap - cx->body_len, stdin);
+
+		if (got == 0)
+			break;
+		cx->body_len += got;
+	}
+	cx->consumed = cx->body_len;
+	(void)snprintf(cx->body_cl, sizeof(cx->body_cl), "%zu", cx->body_len);
+	return ferror(stdin) ? -1 : 0;
+}
+
+/* After the answer: read and drop what is left of the request body (the
+ * endpoint stops reading when it refuses one), at most CGI_DRAIN_MAX bytes
+ * and never past CONTENT_LENGTH. Exiting with unread input makes the kernel
+ * reset the web server's connection to us, and Apache's mod_cgid then loses
+ * the answer already written: the client saw a connection reset instead of
+ * the 413. Apache passes a chunked body without CONTENT_LENGTH and closes
+ * our stdin after it, so a POST without one is read to EOF (never from a
+ * terminal, where that would wait for the user). */
+#define CGI_DRAIN_MAX (1024 * 1024)
+
+static void
+cgi_drain(const struct cgi_ctx *cx)
+{
+	const char *cl = getenv("CONTENT_LENGTH");
+	const char *method = getenv("REQUEST_METHOD");
+	unsigned long long want, left;
+	char junk[4096], *end;
+
+	if (cl == NULL || cl[0] == '\0') {
+		if (method == NULL || strcmp(method, "GET") == 0 ||
+		    strcmp(method, "HEAD") == 0 ||
+		    strcmp(method, "OPTIONS") == 0 || isatty(0))
+			return;
+		want = cx->consumed + CGI_DRAIN_MAX;
+	} else {
+		if (cl[0] < '0' || cl[0] > '9')
+			return;
+		errno = 0;
+		want = strtoull(cl, &end, 10);
+		if (errno != 0 || *end != '\0')
+			return;
+	}
+	if (want <= cx->consumed)
+		return;
+	left = want - cx->consumed;
+	if (left > CGI_DRAIN_MAX)
+		left = CGI_DRAIN_MAX;
+	while (left > 0) {
+		size_t got = fread(junk, 1, left < sizeof(junk) ?
+		    (size_t)left : sizeof(junk), stdin);
+
+		if (got == 0)
+			break;
+		left -= got;
+	}
+}
+
+/* 1 if fd is a unix-domain socket. */
+static int
+is_unix_socket(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    ss.ss_family == AF_UNIX;
 }
 
 /* Serve FastCGI requests on fd until told to stop. */
 static int
 worker_loop(const struct config *cfg, int fd)
 {
+	/* libfcgi ends each connection with a shutdown-and-drain handshake
+	 * that makes the worker wait for the web server to close. On a unix
+	 * socket whose request was read to its end a plain close is safe
+	 * and much cheaper (PERF-NOTES.md); TCP keeps the handshake. */
+	const int plain_close = is_unix_socket(fd);
+	sigset_t stop_signals, saved;
 	FCGX_Request req;
 	struct endpoint ep;
 	struct tok_error e;
@@ -146,6 +266,9 @@ worker_loop(const struct config *cfg, int fd)
 		log_err("cannot initialise libfcgi");
 		return 1;
 	}
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
 	endpoint_init(&ep, cfg);
 	/* After the fork: each worker has its own curl handle, so its
 	 * connection to Ably is kept across the requests it serves. */
@@ -165,11 +288,22 @@ worker_loop(const struct config *cfg, int fd)
 			log_err("accept failed: %s", strerror(errno));
 			break;
 		}
+		/* SIGTERM waits while a request is served: interrupting a
+		 * read of its body would cut it short. It takes effect at the
+		 * next accept (or read of a kept connection). */
+		sigprocmask(SIG_BLOCK, &stop_signals, &saved);
 		buf_reset(&out);
 		endpoint_handle(&ep, &src, &out);
 		if (FCGX_PutStr(out.data, (int)out.len, req.out) < 0)
 			log_warn("the web server went away before the answer");
+		/* "Read to its end": the next read of stdin meets its EOF
+		 * record (already buffered, as a rule: no extra syscall). A
+		 * request whose body we refused unread keeps the drain. */
+		if (plain_close && FCGX_GetChar(req.in) == EOF &&
+		    FCGX_HasSeenEOF(req.in))
+			FCGX_Detach(&req);
 		FCGX_Finish_r(&req);
+		sigprocmask(SIG_SETMASK, &saved, NULL);
 	}
 	buf_free(&out);
 	ably_rest_free(ep.rest);
@@ -182,9 +316,13 @@ serve_cgi(const struct config *cfg)
 {
 	struct endpoint ep;
 	struct buf out;
-	struct req_source src = { cgi_param, cgi_read, NULL };
+	struct cgi_ctx cx = { 0 };
+	struct req_source src = { cgi_param, cgi_read, &cx };
 	struct tok_error e;
 	int rc = 0;
+
+	if (cgi_read_ahead(&cx, cfg->max_body) != 0)
+		log_warn("could not read the request body");
 
 	endpoint_init(&ep, cfg);
 	if (cfg->mode == MODE_TOKEN &&
@@ -196,6 +334,8 @@ serve_cgi(const struct config *cfg)
 	if (fwrite(out.data, 1, out.len, stdout) != out.len ||
 	    fflush(stdout) != 0)
 		rc = 1;
+	cgi_drain(&cx);
+	free(cx.body);
 	buf_free(&out);
 	return rc;
 }
@@ -408,7 +548,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_CONFIG = 1, O_LISTEN, O_WORKERS, O_SOCKET_MODE,
-	    O_SOCKET_OWNER, O_CHECK, O_HELP, O_VERSION };
+	    O_SOCKET_OWNER, O_CHECK, O_INSECURE, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -416,6 +556,7 @@ main(int argc, char **argv)
 		{ "socket-mode", required_argument, NULL, O_SOCKET_MODE },
 		{ "socket-owner", required_argument, NULL, O_SOCKET_OWNER },
 		{ "check-config", no_argument, NULL, O_CHECK },
+		{ "allow-insecure-config", no_argument, NULL, O_INSECURE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -427,6 +568,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	char err[512], *end;
 	int c, fd, rc, is_cgi, check_only = 0;
+	unsigned load_flags = 0;
 
 	if (argc > 1 && (strcmp(argv[1], "sign") == 0 ||
 	    strcmp(argv[1], "jwt") == 0))
@@ -455,6 +597,7 @@ main(int argc, char **argv)
 			break;
 		case O_SOCKET_OWNER: owner = optarg; break;
 		case O_CHECK: check_only = 1; break;
+		case O_INSECURE: load_flags |= CONFIG_ALLOW_INSECURE; break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION: printf("ably-token %s\n", VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -468,9 +611,12 @@ main(int argc, char **argv)
 	}
 	fd = systemd_socket();
 	is_cgi = listen_spec == NULL && fd < 0 && FCGX_IsCGI();
-	if (config_load(&cfg, config_path, err, sizeof(err)) != 0) {
+	if (config_load_ex(&cfg, config_path, load_flags, err, sizeof(err))
+	    != 0) {
 		fprintf(stderr, "ably-token: %s\n", err);
-		if (is_cgi && getenv("GATEWAY_INTERFACE") != NULL)
+		if (is_cgi && getenv("GATEWAY_INTERFACE") != NULL) {
+			struct cgi_ctx unread = { 0 };
+
 			fputs("Status: 500 Internal Server Error\r\n"
 			    "Content-Type: application/json\r\n"
 			    "Cache-Control: no-store\r\n"
@@ -480,6 +626,9 @@ main(int argc, char **argv)
 			    "misconfigured\",\"code\":50000,\"statusCode\":500,"
 			    "\"href\":\"https://help.ably.io/error/50000\"}}",
 			    stdout);
+			fflush(stdout);
+			cgi_drain(&unread);
+		}
 		return 2;
 	}
 	log_set_level(cfg.log_level);

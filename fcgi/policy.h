@@ -1,31 +1,69 @@
-/* policy: who gets what. (config, request) -> clientId, capability, ttl.
+/* policy: who gets what. (config, request) -> clientId, capability, ttl
+ * and, in jwt mode, the extra claims.
  *
- * Pure: no I/O, no clock. A caller may narrow what it gets, never widen
- * it: a clientId other than its identity or a capability beyond the
- * configured one is refused (403), never silently replaced.
+ * The caller's identity comes from the config's client_id source
+ * (identity.h); the first rule whose match names the identity or one of
+ * its groups applies, else the top-level settings. A caller may narrow
+ * what it gets, never widen it: a clientId other than its identity is
+ * refused (403), a requested capability is intersected with what the rule
+ * allows (nothing in common: 403), a ttl outside [1 s, max_ttl] is 400.
+ * Pure apart from reading the request's parameters and, for $random, the
+ * CSPRNG.
  */
 #ifndef TOK_POLICY_H
 #define TOK_POLICY_H
 
+#include <stddef.h>
+
 #include "config.h"
 #include "error.h"
+#include "identity.h"
+#include "jwt.h"
 #include "request.h"
 
+#define POLICY_MAX_RESOURCES 128  /* in a requested capability */
+#define POLICY_REVOCABLE_MAX_TTL_MS (3600LL * 1000)  /* Ably's limit */
+
 struct decision {
-	char *client_id;   /* owned; NULL = anonymous token */
-	char *capability;  /* owned canonical JSON text */
-	long long ttl;     /* ms */
+	char *client_id;          /* owned; NULL = anonymous, "*" = wildcard */
+	char *capability;         /* owned canonical JSON text */
+	long long ttl;            /* ms */
+	/* jwt mode only (left empty otherwise), ABLY-TOKENS.md §10: */
+	char *revocation_key;     /* owned; NULL = none */
+	struct jwt_extra *extra;  /* owned; ably.channel.* and rate claims */
+	size_t n_extra;
 };
 
+/* Decide for request r. On success *d holds owned copies (decision_free()
+ * them); on failure *d is empty and e says why, with Ably's codes:
+ * 400 40012 bad clientId, 400 40003 ttl, 400 40000 capability, 401 40100
+ * no identity, 403 40300 clientId refused, 403 40160 no capability. */
 enum tok_err policy_decide(const struct config *c, const struct request *r,
                            struct decision *d, struct tok_error *e)
 	__attribute__((warn_unused_result));
 
+/* Release what d holds and zero it; safe on a zeroed decision. */
 void decision_free(struct decision *d);
 
 /* Parse a requested ttl: decimal digits only, within [1 s, max_ttl]. */
 enum tok_err policy_parse_ttl(const char *text, long long max_ttl,
                               long long *ttl, struct tok_error *e)
+	__attribute__((warn_unused_result));
+
+/* The rule for an identity: the first whose match names it (user:ID), one
+ * of its groups (group:NAME) or any identity (*); else the top-level
+ * default (c->rules.dflt). Borrowed from c. */
+const struct rule *policy_rule_for(const struct config *c,
+                                   const struct identity *id);
+
+/* Check the policy settings as a whole once the config is read (called by
+ * config_load): every rule has a match and a capability, groups exist,
+ * ttl limits (24 h; 1 h with revocable_tokens, which also lowers a max_ttl
+ * left at its default), {clientId} only where an identity can fill it,
+ * trusted headers only with trusted_header_secret. Warns about $request
+ * and about JWT claims in other modes. -1 with err naming the setting or
+ * rule (and its file:line) on a mistake. */
+int policy_config_check(struct config *c, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 #endif

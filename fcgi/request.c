@@ -9,6 +9,8 @@
 
 #include <json-c/json.h>
 
+#include "json_strict.h"
+
 /* TokenParams are flat; a little nesting is allowed for the capability
  * object inside a JSON body, nothing deeper. */
 #define REQ_JSON_DEPTH 5
@@ -204,6 +206,10 @@ parse_json(struct request *r, const char *s, size_t n, struct tok_error *e)
 	if (memmem(s, n, "\\u0000", 6) != NULL)
 		return tok_fail(e, TOK_EINVAL, 40000,
 		    "parameters must not contain NUL characters");
+	if (json_strict_check(s, n) != 0)
+		return tok_fail(e, TOK_EINVAL, 40000, "the request body is not "
+		    "strict JSON (a name given twice, a single-quoted string or "
+		    "a lone surrogate)");
 	tok = json_tokener_new_ex(REQ_JSON_DEPTH);
 	if (tok == NULL)
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
@@ -321,6 +327,7 @@ req_parse(struct request *r, const struct req_source *src, size_t max_body,
 	enum tok_err rc;
 
 	memset(r, 0, sizeof(*r));
+	r->src = src;
 	if (m == NULL)
 		m = "GET";
 	(void)snprintf(r->method_name, sizeof(r->method_name), "%s", m);
@@ -371,4 +378,12 @@ req_free(struct request *r)
 	free(r->capability.text);
 	free(r->ttl.text);
 	memset(r, 0, sizeof(*r));
+}
+
+const char *
+req_param(const struct request *r, const char *name)
+{
+	if (r->src == NULL || r->src->param == NULL)
+		return NULL;
+	return r->src->param(r->src->ctx, name);
 }

@@ -38,6 +38,10 @@ struct request {
 	char *origin;              /* owned copy of Origin, or NULL */
 	char *preflight_headers;   /* Access-Control-Request-Headers */
 	char *remote_user;         /* REMOTE_USER, or NULL */
+	/* Borrowed: the source it was parsed from, so that policy can read
+	 * the parameters only it knows the names of (a trusted identity
+	 * header, the group header, TRUSTED_HEADER_SECRET). NULL if none. */
+	const struct req_source *src;
 	struct req_value client_id;
 	struct req_value capability;  /* JSON text as sent */
 	struct req_value ttl;         /* decimal text as sent */
@@ -46,12 +50,17 @@ struct request {
 /* Parse the request; the body is read only for POST and only up to
  * max_body bytes (larger is TOK_ETOOBIG without reading). On failure the
  * request is still safe to req_free() and method/path/origin are set, so an
- * error answer can honour CORS. */
+ * error answer can honour CORS. src (and the strings its param() returns)
+ * must stay valid until req_free(): req_param() reads it later. */
 enum tok_err req_parse(struct request *r, const struct req_source *src,
                        size_t max_body, struct tok_error *e)
 	__attribute__((warn_unused_result));
 
 void req_free(struct request *r);
+
+/* A parameter of the request's source ("HTTP_X_USER"), or NULL if absent
+ * or the request has no source. Borrowed: valid until req_free(). */
+const char *req_param(const struct request *r, const char *name);
 
 /* Decode application/x-www-form-urlencoded text (s, n bytes) in place
  * semantics: writes the decoded bytes to out (at least n+1 bytes) and

@@ -36,8 +36,7 @@ tr_mac(const struct ably_key *k, const struct token_params *p, char mac[45])
 	rc = tr_sign_text(k->name, p, &text);
 	if (rc != TOK_OK)
 		goto out;
-	rc = crypto_hmac_sha256(k->secret, k->secret_len, text.data, text.len,
-	    raw);
+	rc = key_sign(k, text.data, text.len, raw);
 	if (rc != TOK_OK)
 		goto out;
 	crypto_b64(raw, sizeof(raw), mac);

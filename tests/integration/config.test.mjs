@@ -1,7 +1,8 @@
 // Where the key and settings come from (config file, ABLY_API_KEY,
 // VITE_ABLY_KEY, ABLY_TOKEN_CONF) and what the binary does when they are
 // wrong: no key -> 500 answers, a bad rest_host -> refuses to start, a bad key in
-// the environment -> refuses to start, a world-readable key file -> warning.
+// the environment -> refuses to start, a world-readable key file -> refused
+// (started only with --allow-insecure-config, with a warning).
 // Each case starts its own small stack (no emulator needed).
 
 import assert from 'node:assert/strict';
@@ -17,7 +18,9 @@ const LIMITED = testKey('limited');
 
 /** Run fn(stack) against a fresh stack, always stopping it; returns the stop report. */
 async function withStack(opts, fn) {
-  const stack = await startStack({ emulator: false, ...opts });
+  // No emulator here, so sign locally unless a test says otherwise.
+  const config = typeof opts.config === 'function' ? opts.config : { mode: 'token-request', ...(opts.config || {}) };
+  const stack = await startStack({ emulator: false, ...opts, config });
   let report;
   try {
     await fn(stack);
@@ -34,11 +37,12 @@ async function withStack(opts, fn) {
 }
 
 /** Start the binary alone and expect it to refuse: exit status != 0 within 5 s. */
-async function expectRefusal(configText, env = {}) {
+async function expectRefusal(configText, env = {}, mode = 0o600) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ably-token-it-'));
   try {
     const conf = path.join(dir, 'ably-token.conf');
-    await fs.writeFile(conf, configText, { mode: 0o600 });
+    await fs.writeFile(conf, configText, { mode });
+    await fs.chmod(conf, mode);
     const baseEnv = { ...process.env };
     for (const v of ['ABLY_API_KEY', 'VITE_ABLY_KEY', 'ABLY_TOKEN_CONF']) delete baseEnv[v];
     const p = new Proc('ably-token', binaryPath,
@@ -50,7 +54,7 @@ async function expectRefusal(configText, env = {}) {
       assert.fail(`ably-token started although it should have refused:\n${p.err}`);
     }
     await p.closed;
-    assert.notEqual(exit.code, 0, 'exit status');
+    assert.equal(exit.code, 2, 'exit status');
     assert.equal(exit.signal, null, `died of ${exit.signal}`);
     return p.err;
   } finally {
@@ -81,7 +85,7 @@ test('ABLY_TOKEN_CONF instead of --config', async () => {
   // A config file of our own, named only by ABLY_TOKEN_CONF (no --config).
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ably-token-it-conf-'));
   const conf = path.join(dir, 'outside.conf');
-  await fs.writeFile(conf, `key = ${LIMITED}\nttl = 45s\n`, { mode: 0o600 });
+  await fs.writeFile(conf, `mode = token-request\nkey = ${LIMITED}\nttl = 45s\n`, { mode: 0o600 });
   try {
     await withStack({
       key: null,
@@ -126,8 +130,15 @@ test('an unknown setting or bad value is refused, naming file:line', async () =>
   assert.match(err2, /no_such_setting|:2\b/);
 });
 
-test('a world-readable config holding the key is warned about', async () => {
-  const { log } = await withStack({ key: MAIN, configMode: 0o644 }, async (s) => {
+test('a world-readable config holding the key is refused; --allow-insecure-config starts with a warning', async () => {
+  const err = await expectRefusal(`key = ${MAIN}\n`, {}, 0o644);
+  assert.match(err, /readable/i);
+  assert.match(err, /:1\b/);
+  assert.ok(!err.includes(splitKey(MAIN).secret), 'secret in the error message');
+  const { log } = await withStack({
+    key: MAIN, configMode: 0o644, config: { mode: 'token-request' },
+    binArgs: (s) => ['--allow-insecure-config', '--config', s.configPath, '--listen', `unix:${s.sockPath}`, '--workers', '2'],
+  }, async (s) => {
     assertTokenRequest(await s.get(), s);
   });
   assert.match(log, /readable/i, `no warning about the file mode in:\n${log}`);

@@ -10,7 +10,7 @@ import { assertAblyError, assertTokenRequest, finalChecks } from './lib/checks.m
 
 const CLIENT_ID = 'Zoë Smith+1';
 
-const stack = useStack({ config: { client_id: CLIENT_ID } });
+const stack = useStack({ config: { mode: 'token-request', client_id: CLIENT_ID } });
 
 function client(extra = {}) {
   return new Ably.Rest({

@@ -4,16 +4,15 @@
 // on 4xx, 502/504 when every host fails, connection reuse, clock skew.
 
 import assert from 'node:assert/strict';
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import Ably from 'ably';
 import { useStack, startEmulator, startStack, sleep } from './lib/stack.mjs';
 import { assertAblyError, assertNoStore, finalChecks } from './lib/checks.mjs';
 
 // A second emulator plays the fallback host; the stack's own is the primary.
+// It is started by the stack's own before() (opts.prepare), so it is up
+// before the config that names it is written.
 let fallback = null;
-before(async () => {
-  fallback = await startEmulator(null);
-});
 after(async () => {
   if (fallback) await fallback.proc.stop();
 });
@@ -21,6 +20,7 @@ after(async () => {
 // One worker, so "one upstream connection per worker" is exactly one.
 const stack = useStack({
   workers: 1,
+  prepare: async () => { fallback = await startEmulator(null); },
   config: (s) => ({
     mode: 'token',
     rest_host: `127.0.0.1:${s.emuPort}`,
@@ -210,6 +210,8 @@ test('clock an hour off: 40104 explained without query_time, tokens with query_t
     const err = assertAblyError(res, 401, [40104]);
     assert.match(err.message, /clock/);
     assert.match(err.message, /query_time/);
+    // The log line travels through a pipe: give it a moment.
+    for (let i = 0; i < 40 && !/40104/.test(stack.binaryLog); i++) await sleep(50);
     assert.match(stack.binaryLog, /40104/, 'the rejection is not in the log');
 
     const s = await startStack({

@@ -344,8 +344,127 @@ static const struct error_case error_cases[] = {
 	{ "timeout over budget", "request_timeout_ms = 9000\n",
 	  { "request_timeout_ms", "upstream_timeout_ms", NULL } },
 	{ "mode unknown", "mode = JWT\n", { ":1:", "mode", NULL } },
-	{ "client_id identity source", "client_id = $remote_user\n",
+	{ "client_id unknown identity source", "client_id = $remote_usr\n",
+	  { ":1:", "client_id", "$remote_user", NULL } },
+	{ "client_id header name with '_'", "client_id = $header:X_User\n",
+	  { ":1:", "client_id", "header name", NULL } },
+	{ "client_id header name empty", "client_id = $header:\n",
 	  { ":1:", "client_id", NULL } },
+	{ "client_id header Content-Type",
+	  "client_id = $header:Content-Type\n", { ":1:", "client_id", NULL } },
+	/* policy settings (rules, groups, identity) */
+	{ "$header without trusted_header_secret",
+	  "client_id = $header:X-User\n",
+	  { "trusted_header_secret", "TRUSTED_HEADER_SECRET", NULL } },
+	{ "group_header without trusted_header_secret",
+	  "client_id = $remote_user\ngroup_header = X-Groups\n",
+	  { "trusted_header_secret", "group_header", NULL } },
+	{ "trusted_header_secret too short",
+	  "trusted_header_secret = short\n",
+	  { ":1:", "trusted_header_secret", "16", NULL } },
+	{ "trusted_header_secret with a space",
+	  "trusted_header_secret = 0123456789 abcdef0123\n",
+	  { ":1:", "trusted_header_secret", NULL } },
+	{ "group_header bad name", "group_header = X Groups\n",
+	  { ":1:", "group_header", NULL } },
+	{ "rule without match",
+	  "\nrule.fans.capability = {\"a\":[\"subscribe\"]}\n",
+	  { ":2:", "rule.fans", "match", NULL } },
+	{ "rule without capability", "mode = jwt\nrule.fans.match = *\n",
+	  { ":2:", "rule.fans", "capability", NULL } },
+	{ "rule capability not JSON",
+	  "rule.fans.match = *\nrule.fans.capability = {\"a\":\n",
+	  { ":2:", "rule.fans.capability", "JSON", NULL } },
+	{ "rule capability unknown operation",
+	  "rule.fans.capability = {\"a\":[\"fly\"]}\n",
+	  { ":1:", "rule.fans.capability", "operation", NULL } },
+	{ "rule capability empty list",
+	  "rule.fans.capability = {\"a\":[]}\n",
+	  { ":1:", "rule.fans.capability", "empty", NULL } },
+	{ "rule capability empty object", "rule.fans.capability = {}\n",
+	  { ":1:", "rule.fans.capability", NULL } },
+	{ "rule capability misspelt placeholder",
+	  "client_id = $remote_user\n"
+	  "rule.fans.capability = {\"u:{clientID}\":[\"*\"]}\n",
+	  { ":2:", "rule.fans.capability", "{clientId}", NULL } },
+	{ "rule unknown setting", "rule.fans.colour = blue\n",
+	  { ":1:", "rule.fans.colour", "unknown", NULL } },
+	{ "rule setting twice",
+	  "rule.fans.match = *\nrule.fans.match = user:a\n",
+	  { ":2:", "rule.fans.match", "twice", NULL } },
+	{ "rule name with a dot only", "rule.fans = x\n",
+	  { ":1:", "rule.NAME.SETTING", NULL } },
+	{ "rule bad name", "rule.f!ns.match = *\n",
+	  { ":1:", "rule.NAME.SETTING", NULL } },
+	{ "rule match without a kind", "rule.fans.match = alice\n",
+	  { ":1:", "rule.fans.match", "user:NAME", NULL } },
+	{ "rule match empty item", "rule.fans.match = user:a,,user:b\n",
+	  { ":1:", "rule.fans.match", "empty", NULL } },
+	{ "rule match unknown group",
+	  "rule.fans.match = group:nope\n"
+	  "rule.fans.capability = {\"a\":[\"subscribe\"]}\n",
+	  { ":1:", "rule.fans", "group nope", NULL } },
+	{ "rule ttl over its max_ttl",
+	  "rule.fans.match = *\nrule.fans.capability = {\"a\":[\"*\"]}\n"
+	  "rule.fans.ttl = 2h\nrule.fans.max_ttl = 1h\n",
+	  { "rule.fans", "ttl", "max_ttl", NULL } },
+	{ "rule max_ttl under the top-level ttl",
+	  "rule.fans.match = *\nrule.fans.capability = {\"a\":[\"*\"]}\n"
+	  "rule.fans.max_ttl = 10m\n",
+	  { ":1:", "rule.fans", "top-level ttl", NULL } },
+	{ "rule ttl not a duration", "rule.fans.ttl = soon\n",
+	  { ":1:", "rule.fans.ttl", NULL } },
+	{ "rule wildcard_client_id maybe",
+	  "rule.fans.wildcard_client_id = maybe\n",
+	  { ":1:", "rule.fans.wildcard_client_id", NULL } },
+	{ "revocable_tokens maybe", "revocable_tokens = maybe\n",
+	  { ":1:", "revocable_tokens", NULL } },
+	{ "revocable_tokens with max_ttl 24h",
+	  "max_ttl = 24h\nrevocable_tokens = on\n",
+	  { "max_ttl", "revocable_tokens", NULL } },
+	{ "revocable_tokens with ttl 2h", "revocable_tokens = on\nttl = 2h\n",
+	  { "ttl", "revocable_tokens", NULL } },
+	{ "revocable_tokens and a rule's max_ttl",
+	  "revocable_tokens = on\nrule.fans.match = *\n"
+	  "rule.fans.capability = {\"a\":[\"*\"]}\n"
+	  "rule.fans.max_ttl = 2h\n",
+	  { ":2:", "rule.fans", "revocable_tokens", NULL } },
+	{ "template with no identity",
+	  "client_id =\ncapability = {\"u:{clientId}\":[\"*\"]}\n",
+	  { "{clientId}", "client_id", NULL } },
+	{ "template in a rule with no identity",
+	  "client_id =\nrule.a.match = *\n"
+	  "rule.a.capability = {\"u:{clientId}\":[\"*\"]}\n",
+	  { "{clientId}", "client_id", NULL } },
+	{ "template filled by a hostile fixed id",
+	  "client_id = a:*\ncapability = {\"u:{clientId}\":[\"*\"]}\n",
+	  { "client_id", "{clientId}", NULL } },
+	{ "default capability stray brace",
+	  "capability = {\"a}\":[\"*\"]}\n", { "capability", "{clientId}",
+	  NULL } },
+	{ "group twice", "group.a = x\ngroup.a = y\n",
+	  { ":2:", "group.a", "twice", NULL } },
+	{ "group empty", "group.a =\n", { ":1:", "group.a", "empty", NULL } },
+	{ "group bad name", "group.a:b = x\n", { ":1:", "group.a:b", NULL } },
+	{ "publish_max_rate not a number", "publish_max_rate.lobby = fast\n",
+	  { ":1:", "publish_max_rate.lobby", "number", NULL } },
+	{ "publish_max_rate zero", "publish_max_rate.lobby = 0\n",
+	  { ":1:", "publish_max_rate.lobby", NULL } },
+	{ "publish_max_rate negative", "publish_max_rate.lobby = -1\n",
+	  { ":1:", "publish_max_rate.lobby", NULL } },
+	{ "publish_max_rate exponent", "publish_max_rate.lobby = 1e3\n",
+	  { ":1:", "publish_max_rate.lobby", NULL } },
+	{ "channel_claim without a channel", "channel_claim. = x\n",
+	  { ":1:", "channel_claim.", NULL } },
+	{ "channel_claim empty value", "channel_claim.a =\n",
+	  { ":1:", "channel_claim.a", NULL } },
+	{ "channel_claim twice",
+	  "rule.r.channel_claim.a = x\nrule.r.channel_claim.a = y\n",
+	  { ":2:", "rule.r.channel_claim.a", "twice", NULL } },
+	{ "revocation_key twice", "revocation_key = a\nrevocation_key = b\n",
+	  { ":2:", "revocation_key", "twice", NULL } },
+	{ "wildcard_client_id maybe", "wildcard_client_id = maybe\n",
+	  { ":1:", "wildcard_client_id", NULL } },
 	{ "client_id control byte", "client_id = a\x01z\n",
 	  { ":1:", "client_id", NULL } },
 	{ "capability unknown operation", "capability = {\"*\":[\"fly\"]}\n",
@@ -601,10 +720,10 @@ test_env_key_does_not_excuse_bad_file_key(void **state)
 	unlink(path);
 }
 
-/* A world-readable file holding the key gets a warning naming file:line
- * (and still never the secret). */
+/* A world-readable file holding the key is refused, naming file:line;
+ * with CONFIG_ALLOW_INSECURE it loads with a warning. Never the secret. */
 static void
-test_world_readable_key_file_warns(void **state)
+test_world_readable_key_file(void **state)
 {
 	struct config c;
 	char path[64], err[256] = "", logpath[] = "/tmp/test_config_log_XXXXXX";
@@ -615,13 +734,24 @@ test_world_readable_key_file_warns(void **state)
 	(void)state;
 	write_conf(path, "mode = jwt\nkey = " KEY "\n");
 	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, ":2"));
+	assert_non_null(strstr(err, "readable"));
+	assert_null(strstr(err, KEY_SECRET));
+	/* group-readable (640 with the web server's group) is fine */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	config_free(&c);
+	assert_int_equal(chmod(path, 0644), 0);
+
 	logfd = mkstemp(logpath);
 	assert_true(logfd >= 0);
 	fflush(stderr);
 	saved = dup(STDERR_FILENO);
 	assert_true(saved >= 0);
 	assert_true(dup2(logfd, STDERR_FILENO) >= 0);
-	n = config_load(&c, path, err, sizeof(err));
+	n = config_load_ex(&c, path, CONFIG_ALLOW_INSECURE, err, sizeof(err));
 	fflush(stderr);
 	assert_true(dup2(saved, STDERR_FILENO) >= 0);
 	close(saved);
@@ -635,6 +765,7 @@ test_world_readable_key_file_warns(void **state)
 	log[n] = '\0';
 	assert_non_null(strstr(log, path));
 	assert_non_null(strstr(log, ":2"));
+	assert_non_null(strstr(log, "insecure"));
 	assert_null(strstr(log, KEY_SECRET));
 }
 
@@ -764,6 +895,121 @@ test_free_and_names(void **state)
 	assert_string_equal(config_mode_name(MODE__MAX), "?");
 }
 
+/* The policy settings, as conf/ably-token.conf documents them. */
+static void
+test_policy_settings(void **state)
+{
+	static const char text[] =
+	    "mode = jwt\n"
+	    "client_id = $header:X-Auth-User\n"
+	    "group_header = x-auth-groups\n"
+	    "trusted_header_secret = 0123456789abcdef0123456789abcdef\n"
+	    "capability = {\"public\":[\"subscribe\"]}\n"
+	    "revocable_tokens = on\n"
+	    "wildcard_client_id = off\n"
+	    "revocation_key = all-users\n"
+	    "channel_claim.public = visitor\n"
+	    "publish_max_rate.public = 0.5\n"
+	    "group.admins = carol, dave ,erin\n"
+	    "rule.admins.match = group:admins, user:root\n"
+	    "rule.admins.capability = {\"*\":[\"*\"]}\n"
+	    "rule.admins.wildcard_client_id = on\n"
+	    "rule.users.match = *\n"
+	    "rule.users.capability = {\"private:{clientId}\":[\"*\"]}\n"
+	    "rule.users.ttl = 10m\n"
+	    "rule.users.max_ttl = 30m\n"
+	    "rule.users.revocation_key = user:{clientId}\n"
+	    "rule.users.channel_claim.private:{clientId} = owner\n"
+	    "rule.users.publish_max_rate.chat:* = 10\n"
+	    "rule.admins.max_ttl = 1h\n";
+	struct config c;
+	char path[64], where[80];
+	const struct rule *u;
+
+	(void)state;
+	load_text(&c, text, path);
+	assert_int_equal(c.rules.source, ID_HEADER);
+	assert_string_equal(c.rules.header, "HTTP_X_AUTH_USER");
+	assert_string_equal(c.rules.group_header, "HTTP_X_AUTH_GROUPS");
+	assert_string_equal(c.rules.trusted_secret,
+	    "0123456789abcdef0123456789abcdef");
+	assert_string_equal(c.client_id, "$header:X-Auth-User");
+	assert_int_equal(c.rules.revocable_tokens, 1);
+	/* revocable tokens: the default max_ttl comes down to Ably's 1 h */
+	assert_int_equal(c.max_ttl, 3600000);
+	assert_string_equal(c.rules.dflt.revocation_key, "all-users");
+	assert_int_equal(c.rules.dflt.n_channel_claims, 1);
+	assert_string_equal(c.rules.dflt.rate_limits[0].value, "0.5");
+	assert_int_equal(c.rules.n_groups, 1);
+	assert_int_equal(c.rules.groups[0].n_members, 3);
+	assert_string_equal(c.rules.groups[0].members[1], "dave");
+	/* rules in the order they first appear */
+	assert_int_equal(c.rules.n, 2);
+	assert_string_equal(c.rules.rules[0].name, "admins");
+	(void)snprintf(where, sizeof(where), "%s:12", path);
+	assert_string_equal(c.rules.rules[0].where, where);
+	assert_int_equal(c.rules.rules[0].n_match, 2);
+	assert_string_equal(c.rules.rules[0].match[1], "user:root");
+	assert_int_equal(c.rules.rules[0].wildcard_client_id, 1);
+	assert_int_equal(c.rules.rules[0].max_ttl, 3600000);
+	u = &c.rules.rules[1];
+	assert_int_equal(u->ttl, 600000);
+	assert_int_equal(u->max_ttl, 1800000);
+	assert_int_equal(u->wildcard_client_id, 0);
+	assert_string_equal(u->revocation_key, "user:{clientId}");
+	assert_string_equal(u->channel_claims[0].channel, "private:{clientId}");
+	assert_string_equal(u->rate_limits[0].channel, "chat:*");
+	assert_true(cap_has_template(u->capability));
+	config_free(&c);
+	assert_int_equal(c.rules.n, 0);
+	assert_null(c.rules.rules);
+	unlink(path);
+}
+
+/* Each identity source parses; a fixed id resets an earlier source. */
+static void
+test_identity_sources(void **state)
+{
+	static const struct {
+		const char *text;
+		enum id_source source;
+	} cases[] = {
+		{ "client_id = $remote_user\n", ID_REMOTE_USER },
+		{ "client_id = $random\n", ID_RANDOM },
+		{ "client_id = $request\n", ID_REQUEST },
+		{ "client_id = alice\n", ID_FIXED },
+		{ "client_id =\n", ID_FIXED },
+		{ "trusted_header_secret = 0123456789abcdef\n"
+		  "client_id = $header:X-User\n", ID_HEADER },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N_ELEMENTS(cases); i++) {
+		struct config c;
+		char path[64];
+
+		load_text(&c, cases[i].text, path);
+		assert_int_equal(c.rules.source, cases[i].source);
+		config_free(&c);
+		unlink(path);
+	}
+}
+
+/* A bad trusted_header_secret is never quoted back. */
+static void
+test_secret_not_quoted(void **state)
+{
+	char err[512], path[64];
+
+	(void)state;
+	load_text_fails("trusted_header_secret = sh0rt-SECRET!\n", err,
+	    sizeof(err), path);
+	assert_null(strstr(err, "sh0rt"));
+	assert_null(strstr(err, "SECRET!"));
+	unlink(path);
+}
+
 /* token mode settings: custom hosts drop Ably's fallbacks, as the SDKs do. */
 static void
 test_rest_settings(void **state)
@@ -827,10 +1073,13 @@ main(void)
 		cmocka_unit_test(test_vite_key_when_ably_empty),
 		cmocka_unit_test(test_ably_key_beats_vite_key),
 		cmocka_unit_test(test_env_key_does_not_excuse_bad_file_key),
-		cmocka_unit_test(test_world_readable_key_file_warns),
+		cmocka_unit_test(test_world_readable_key_file),
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_origin_allowed),
 		cmocka_unit_test(test_free_and_names),
+		cmocka_unit_test(test_policy_settings),
+		cmocka_unit_test(test_identity_sources),
+		cmocka_unit_test(test_secret_not_quoted),
 	};
 	struct CMUnitTest tests[N_ELEMENTS(fixed) + N_ELEMENTS(error_cases) +
 	    N_ELEMENTS(bad_key_cases)];

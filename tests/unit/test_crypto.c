@@ -67,6 +67,33 @@ test_hmac_rfc4231(void **state)
 	}
 }
 
+/* The reusable context gives the same MACs as the one-shot HMAC, again
+ * and again (the re-init must keep the key). */
+static void
+test_hmac_reused_context(void **state)
+{
+	static const char *const msgs[] = { "Hi There", "", "a\nb\n",
+	    "what do ya want for nothing?" };
+	struct crypto_hmac *h = crypto_hmac_new("Jefe", 4);
+	size_t i, round;
+
+	(void)state;
+	assert_non_null(h);
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+			unsigned char a[CRYPTO_MAC_LEN], b[CRYPTO_MAC_LEN];
+
+			assert_int_equal(crypto_hmac_sign(h, msgs[i],
+			    strlen(msgs[i]), a), TOK_OK);
+			assert_int_equal(crypto_hmac_sha256("Jefe", 4, msgs[i],
+			    strlen(msgs[i]), b), TOK_OK);
+			assert_memory_equal(a, b, CRYPTO_MAC_LEN);
+		}
+	}
+	crypto_hmac_free(h);
+	crypto_hmac_free(NULL);
+}
+
 /* RFC 4648 §10 vectors, plus the url alphabet and no padding. */
 static void
 test_base64(void **state)
@@ -152,6 +179,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hmac_rfc4231),
+		cmocka_unit_test(test_hmac_reused_context),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_b64url_decode_rejects),
 		cmocka_unit_test(test_nonce),

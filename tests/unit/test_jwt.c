@@ -118,7 +118,7 @@ test_tampered_signature_fails(void **state)
 	struct ably_key k;
 	struct tok_error e;
 	struct jwt_claims cl = { 1700000000, 1700003600, "{\"*\":[\"*\"]}",
-	    "alice", NULL };
+	    "alice", NULL, NULL, 0 };
 	unsigned char mac[CRYPTO_MAC_LEN];
 	char *jwt, sig[64];
 	const char *d2;
@@ -140,12 +140,124 @@ test_tampered_signature_fails(void **state)
 	key_clear(&k);
 }
 
+/* The extra claims (ABLY-TOKENS.md §10): after the x-ably-* ones, in the
+ * order given, strings as strings and rates as JSON numbers. */
+static void
+test_extra_claims(void **state)
+{
+	struct jwt_extra extra[] = {
+		{ (char *)"ably.channel.private:alice", (char *)"{\"role\":1}",
+		  0 },
+		{ (char *)"ably.limits.publish.perAttachment.maxRate.lobby",
+		  (char *)"2.5", 1 },
+		{ (char *)"ably.limits.publish.perAttachment.maxRate.chat:*",
+		  (char *)"10", 1 },
+	};
+	struct jwt_claims cl = { 1700000000, 1700003600, "{\"*\":[\"*\"]}",
+	    "alice", "user:alice", extra, 3 };
+	struct json_object *claims, *hdr, *v;
+	struct ably_key k;
+	struct tok_error e;
+	const char *payload, *d1, *d2;
+	char *jwt, *text;
+
+	(void)state;
+	assert_int_equal(key_parse("app.key:secretA", &k, &e), TOK_OK);
+	assert_int_equal(jwt_sign(&k, &cl, &jwt, &e), TOK_OK);
+	claims = verify(jwt, k.secret, &hdr);
+	assert_true(json_object_object_get_ex(claims, "x-ably-revocation-key",
+	    &v));
+	assert_string_equal(json_object_get_string(v), "user:alice");
+	assert_true(json_object_object_get_ex(claims,
+	    "ably.channel.private:alice", &v));
+	assert_true(json_object_is_type(v, json_type_string));
+	assert_string_equal(json_object_get_string(v), "{\"role\":1}");
+	assert_true(json_object_object_get_ex(claims,
+	    "ably.limits.publish.perAttachment.maxRate.lobby", &v));
+	assert_true(json_object_is_type(v, json_type_double));
+	assert_true(json_object_object_get_ex(claims,
+	    "ably.limits.publish.perAttachment.maxRate.chat:*", &v));
+	/* the claims text, in order, numbers as written */
+	d1 = strchr(jwt, '.');
+	d2 = strchr(d1 + 1, '.');
+	payload = d1 + 1;
+	text = decode_part(payload, (size_t)(d2 - payload));
+	assert_string_equal(text, "{\"iat\":1700000000,\"exp\":1700003600,"
+	    "\"x-ably-capability\":\"{\\\"*\\\":[\\\"*\\\"]}\","
+	    "\"x-ably-clientId\":\"alice\","
+	    "\"x-ably-revocation-key\":\"user:alice\","
+	    "\"ably.channel.private:alice\":\"{\\\"role\\\":1}\","
+	    "\"ably.limits.publish.perAttachment.maxRate.lobby\":2.5,"
+	    "\"ably.limits.publish.perAttachment.maxRate.chat:*\":10}");
+	free(text);
+	json_object_put(claims);
+	json_object_put(hdr);
+	free(jwt);
+	key_clear(&k);
+}
+
+/* Nothing undocumented is signed. */
+static void
+test_extra_claims_refused(void **state)
+{
+	static const struct {
+		const char *name, *value;
+		int number;
+	} bad[] = {
+		{ "x-ably-capability", "{}", 0 },           /* not an extra */
+		{ "ably.channel.", "x", 0 },                /* no channel */
+		{ "ably.limits.publish.perAttachment.maxRate.", "1", 1 },
+		{ "ably.channel.a", "1", 1 },               /* number kind */
+		{ "ably.limits.publish.perAttachment.maxRate.a", "1", 0 },
+		{ "ably.limits.publish.perAttachment.maxRate.a", "0", 1 },
+		{ "ably.limits.publish.perAttachment.maxRate.a", "-1", 1 },
+		{ "ably.limits.publish.perAttachment.maxRate.a", "1e3", 1 },
+		{ "ably.limits.publish.perAttachment.maxRate.a", "1.", 1 },
+		{ "ably.limits.publish.perAttachment.maxRate.a", "", 1 },
+		{ "ably.limits.subscribe.a", "1", 1 },
+		{ "ably.other", "x", 0 },
+	};
+	struct ably_key k;
+	struct tok_error e;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(key_parse("app.key:secretA", &k, &e), TOK_OK);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct jwt_extra x = { (char *)bad[i].name,
+		    (char *)bad[i].value, bad[i].number };
+		struct jwt_claims cl = { 1700000000, 1700003600, NULL, NULL,
+		    NULL, &x, 1 };
+		char *jwt = (char *)"untouched";
+
+		if (jwt_sign(&k, &cl, &jwt, &e) != TOK_EINVAL)
+			fail_msg("signed extra claim %s = %s", bad[i].name,
+			    bad[i].value);
+		assert_null(jwt);
+	}
+	/* the same claim twice */
+	{
+		struct jwt_extra two[] = {
+			{ (char *)"ably.channel.a", (char *)"x", 0 },
+			{ (char *)"ably.channel.a", (char *)"y", 0 },
+		};
+		struct jwt_claims cl = { 1700000000, 1700003600, NULL, NULL,
+		    NULL, two, 2 };
+		char *jwt;
+
+		assert_int_equal(jwt_sign(&k, &cl, &jwt, &e), TOK_EINVAL);
+	}
+	key_clear(&k);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_tampered_signature_fails),
+		cmocka_unit_test(test_extra_claims),
+		cmocka_unit_test(test_extra_claims_refused),
 	};
 
 	return cmocka_run_group_tests_name("jwt", tests, NULL, NULL);

@@ -633,6 +633,34 @@ test_origin_and_user(void **state)
 	req_free(&r);
 }
 
+/* Parameters only policy knows the names of (a trusted identity header,
+ * TRUSTED_HEADER_SECRET) are read later through req_param(). */
+static void
+test_req_param(void **state)
+{
+	struct fake f;
+	struct req_source src;
+	struct request r;
+	struct tok_error e;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	fake_set(&f, "REQUEST_METHOD", "GET");
+	fake_set(&f, "HTTP_X_AUTH_USER", "erin");
+	fake_set(&f, "TRUSTED_HEADER_SECRET", "s3cret-s3cret-s3cret");
+	src = fake_source(&f);
+	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_OK);
+	assert_ptr_equal(r.src, &src);
+	assert_string_equal(req_param(&r, "HTTP_X_AUTH_USER"), "erin");
+	assert_string_equal(req_param(&r, "TRUSTED_HEADER_SECRET"),
+	    "s3cret-s3cret-s3cret");
+	assert_null(req_param(&r, "HTTP_X_OTHER"));
+	req_free(&r);
+	/* After req_free, and for a request built by hand: no source. */
+	assert_null(r.src);
+	assert_null(req_param(&r, "HTTP_X_AUTH_USER"));
+}
+
 /* On failure, method/path/origin are still there for the error answer. */
 static void
 test_failure_keeps_cors_fields(void **state)
@@ -732,6 +760,7 @@ main(void)
 		cmocka_unit_test(test_options_preflight),
 		cmocka_unit_test(test_preflight_headers_only_for_options),
 		cmocka_unit_test(test_origin_and_user),
+		cmocka_unit_test(test_req_param),
 		cmocka_unit_test(test_failure_keeps_cors_fields),
 		cmocka_unit_test(test_form_decode),
 	};

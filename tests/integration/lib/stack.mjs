@@ -281,6 +281,9 @@ function configText(settings) {
  *   opts.emulator true (default) | false
  */
 export async function startStack(opts = {}) {
+  // opts.prepare: an async step that must finish first (e.g. start a second
+  // emulator the config function names); one hook, so nothing runs before it.
+  if (opts.prepare) await opts.prepare();
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ably-token-it-'));
   const key = opts.key === undefined ? testKey('main') : opts.key;
   // The key the binary will really use (e.g. from ABLY_API_KEY), for checking answers.

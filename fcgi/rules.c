@@ -1,0 +1,685 @@
+/* rules: parse the policy settings (identity source, groups, rules). */
+#include "rules.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+/* Fields of a rule (and the top-level default), for "set twice". */
+enum {
+	F_MATCH = 1u << 0,
+	F_CAPABILITY = 1u << 1,
+	F_TTL = 1u << 2,
+	F_MAX_TTL = 1u << 3,
+	F_WILDCARD = 1u << 4,
+	F_REVOCATION = 1u << 5,
+};
+
+/* Top-level settings, for "set twice". */
+enum {
+	T_SECRET = 1u << 0,
+	T_GROUP_HEADER = 1u << 1,
+	T_REVOCABLE = 1u << 2,
+};
+
+#define CLAIM_VALUE_MAX 1024
+#define CLAIM_CHANNEL_MAX 256
+
+static const char *const source_names[ID__MAX] = {
+	[ID_FIXED] = "fixed",
+	[ID_REMOTE_USER] = "$remote_user",
+	[ID_HEADER] = "$header",
+	[ID_RANDOM] = "$random",
+	[ID_REQUEST] = "$request",
+};
+
+const char *
+rules_source_name(enum id_source s)
+{
+	return (s >= 0 && s < ID__MAX) ? source_names[s] : "?";
+}
+
+static int
+msg(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+msg(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void
+free_list(char **list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static void
+free_claims(struct rule_claim *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(c[i].channel);
+		free(c[i].value);
+	}
+	free(c);
+}
+
+static void
+rule_free(struct rule *rule)
+{
+	free(rule->name);
+	free(rule->where);
+	free_list(rule->match, rule->n_match);
+	cap_free(rule->capability);
+	free(rule->revocation_key);
+	free_claims(rule->channel_claims, rule->n_channel_claims);
+	free_claims(rule->rate_limits, rule->n_rate_limits);
+	memset(rule, 0, sizeof(*rule));
+}
+
+void
+rules_free(struct rules *r)
+{
+	size_t i;
+
+	free(r->header);
+	free(r->group_header);
+	if (r->trusted_secret != NULL) {
+		memset(r->trusted_secret, 0, strlen(r->trusted_secret));
+		free(r->trusted_secret);
+	}
+	rule_free(&r->dflt);
+	for (i = 0; i < r->n; i++)
+		rule_free(&r->rules[i]);
+	free(r->rules);
+	for (i = 0; i < r->n_groups; i++) {
+		free(r->groups[i].name);
+		free_list(r->groups[i].members, r->groups[i].n_members);
+	}
+	free(r->groups);
+	memset(r, 0, sizeof(*r));
+}
+
+const struct rule_group *
+rules_group(const struct rules *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_groups; i++)
+		if (strcmp(r->groups[i].name, name) == 0)
+			return &r->groups[i];
+	return NULL;
+}
+
+int
+rules_has_claims(const struct rule *rule)
+{
+	return rule->revocation_key != NULL || rule->n_channel_claims > 0 ||
+	    rule->n_rate_limits > 0;
+}
+
+int
+rules_uses_template(const struct rule *rule)
+{
+	size_t i;
+
+	if (rule->capability != NULL && cap_has_template(rule->capability))
+		return 1;
+	if (rule->revocation_key != NULL &&
+	    cap_is_template(rule->revocation_key))
+		return 1;
+	for (i = 0; i < rule->n_channel_claims; i++)
+		if (cap_is_template(rule->channel_claims[i].channel))
+			return 1;
+	for (i = 0; i < rule->n_rate_limits; i++)
+		if (cap_is_template(rule->rate_limits[i].channel))
+			return 1;
+	return 0;
+}
+
+/* Rule and group names: letters, digits, '_' and '-'. */
+static int
+name_ok(const char *s, size_t n)
+{
+	return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") >= n;
+}
+
+static int
+parse_on_off(const char *value, int *out)
+{
+	if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 ||
+	    strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+		*out = 1;
+	else if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0 ||
+	    strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static char *
+trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return s;
+}
+
+/* Split a comma-separated list into new trimmed items, each checked by
+ * item_ok (which writes its own message). */
+static int
+split_list(const char *value, const char *what,
+           int (*item_ok)(const char *item, const char *what, char *err,
+                          size_t errlen),
+           char ***out, size_t *n, char *err, size_t errlen)
+{
+	char *copy, *p, *next;
+	char **list = NULL;
+	size_t count = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	copy = strdup(value);
+	if (copy == NULL)
+		return msg(err, errlen, "out of memory");
+	for (p = copy; p != NULL && rc == 0; p = next) {
+		char *item, **grown;
+
+		next = strchr(p, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		item = trim(p);
+		if (item[0] == '\0') {
+			rc = msg(err, errlen, "%s: an empty item in the "
+			    "comma-separated list", what);
+			break;
+		}
+		if (count >= RULES_MAX_ITEMS) {
+			rc = msg(err, errlen, "%s: more than %d items", what,
+			    RULES_MAX_ITEMS);
+			break;
+		}
+		if (item_ok(item, what, err, errlen) != 0) {
+			rc = -1;
+			break;
+		}
+		grown = realloc(list, (count + 1) * sizeof(char *));
+		if (grown == NULL) {
+			rc = msg(err, errlen, "out of memory");
+			break;
+		}
+		list = grown;
+		list[count] = strdup(item);
+		if (list[count] == NULL) {
+			rc = msg(err, errlen, "out of memory");
+			break;
+		}
+		count++;
+	}
+	free(copy);
+	if (rc != 0) {
+		free_list(list, count);
+		return rc;
+	}
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+static int
+member_ok(const char *item, const char *what, char *err, size_t errlen)
+{
+	if (!cap_text_ok(item, strlen(item)))
+		return msg(err, errlen, "%s: names must be UTF-8 text without "
+		    "control characters", what);
+	return 0;
+}
+
+static int
+match_ok(const char *item, const char *what, char *err, size_t errlen)
+{
+	if (strcmp(item, "*") == 0)
+		return 0;
+	if (strncmp(item, "user:", 5) == 0 && item[5] != '\0')
+		return member_ok(item + 5, what, err, errlen);
+	if (strncmp(item, "group:", 6) == 0 &&
+	    name_ok(item + 6, strlen(item + 6)))
+		return 0;
+	return msg(err, errlen, "%s: expected a comma-separated list of "
+	    "user:NAME, group:NAME (letters, digits, _ and -) or *", what);
+}
+
+/* A header name as the web server passes it: HTTP_ + upper case, '-' ->
+ * '_'. NULL (with err) when the name is not a plain header name. */
+static char *
+header_param(const char *name, const char *what, char *err, size_t errlen)
+{
+	size_t i, n = strlen(name);
+	char *p;
+
+	if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n) {
+		msg(err, errlen, "%s: expected a header name of letters, "
+		    "digits and '-' (like X-Remote-User)", what);
+		return NULL;
+	}
+	/* CGI passes these two without the HTTP_ prefix; neither is an
+	 * identity. */
+	if (strcasecmp(name, "Content-Type") == 0 ||
+	    strcasecmp(name, "Content-Length") == 0) {
+		msg(err, errlen, "%s: %s cannot carry an identity", what, name);
+		return NULL;
+	}
+	p = malloc(n + 6);
+	if (p == NULL) {
+		msg(err, errlen, "out of memory");
+		return NULL;
+	}
+	memcpy(p, "HTTP_", 5);
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (c == '-')
+			c = '_';
+		else if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		p[5 + i] = c;
+	}
+	p[5 + n] = '\0';
+	return p;
+}
+
+int
+rules_set_identity(struct rules *r, const char *value, char *err,
+                   size_t errlen)
+{
+	char *param = NULL;
+
+	if (value[0] != '$') {
+		free(r->header);
+		r->header = NULL;
+		r->source = ID_FIXED;
+		return 0;
+	}
+	if (strcmp(value, "$remote_user") == 0) {
+		r->source = ID_REMOTE_USER;
+	} else if (strcmp(value, "$random") == 0) {
+		r->source = ID_RANDOM;
+	} else if (strcmp(value, "$request") == 0) {
+		r->source = ID_REQUEST;
+	} else if (strncmp(value, "$header:", 8) == 0) {
+		param = header_param(value + 8, "client_id = $header:NAME",
+		    err, errlen);
+		if (param == NULL)
+			return -1;
+		r->source = ID_HEADER;
+	} else {
+		return msg(err, errlen, "expected a fixed id, empty (none), "
+		    "$remote_user, $header:NAME, $random or $request (a fixed "
+		    "id cannot start with '$')");
+	}
+	free(r->header);
+	r->header = param;
+	return 1;
+}
+
+/* The rule called name (created at the end if new). */
+static struct rule *
+find_rule(struct rules *r, const char *name, size_t n, const char *where,
+          char *err, size_t errlen)
+{
+	struct rule *grown, *rule;
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (strlen(r->rules[i].name) == n &&
+		    memcmp(r->rules[i].name, name, n) == 0)
+			return &r->rules[i];
+	if (r->n >= RULES_MAX) {
+		msg(err, errlen, "more than %d rules", RULES_MAX);
+		return NULL;
+	}
+	grown = realloc(r->rules, (r->n + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		msg(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->rules = grown;
+	rule = &r->rules[r->n];
+	memset(rule, 0, sizeof(*rule));
+	rule->name = strndup(name, n);
+	rule->where = strdup(where);
+	if (rule->name == NULL || rule->where == NULL) {
+		rule_free(rule);
+		msg(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->n++;
+	return rule;
+}
+
+/* A positive number of messages per second (digits, optionally a
+ * fraction), kept as text: the JWT claim shows it as written. */
+static int
+rate_ok(const char *s)
+{
+	static const char digits[] = "0123456789";
+	size_t i = strspn(s, digits);
+	double v;
+
+	if (i == 0 || strlen(s) > 16)
+		return 0;
+	if (s[i] == '.') {
+		size_t f = strspn(s + i + 1, digits);
+
+		if (f == 0)
+			return 0;
+		i += 1 + f;
+	}
+	if (s[i] != '\0')
+		return 0;
+	v = strtod(s, NULL);
+	return v > 0 && v <= 1000000;
+}
+
+/* channel_claim.<channel> or publish_max_rate.<channel> (kind 0 / 1). */
+static int
+add_claim(struct rule *rule, int kind, const char *channel,
+          const char *value, const char *what, char *err, size_t errlen)
+{
+	struct rule_claim **list = kind ? &rule->rate_limits :
+	    &rule->channel_claims;
+	size_t *n = kind ? &rule->n_rate_limits : &rule->n_channel_claims;
+	struct rule_claim *grown;
+	size_t i, len = strlen(channel);
+
+	if (len == 0 || len > CLAIM_CHANNEL_MAX || !cap_text_ok(channel, len))
+		return msg(err, errlen, "%s: expected a channel name (UTF-8 "
+		    "text, at most %d bytes) after the '.'", what,
+		    CLAIM_CHANNEL_MAX);
+	if (!cap_template_ok(channel))
+		return msg(err, errlen, "%s: braces may appear only in the "
+		    "placeholder {clientId}", what);
+	for (i = 0; i < *n; i++)
+		if (strcmp((*list)[i].channel, channel) == 0)
+			return msg(err, errlen, "%s is set twice", what);
+	if (*n >= RULES_MAX_CLAIMS)
+		return msg(err, errlen, "%s: more than %d of these claims",
+		    what, RULES_MAX_CLAIMS);
+	if (kind == 1 && !rate_ok(value))
+		return msg(err, errlen, "%s: expected a positive number of "
+		    "messages per second, like 10 or 0.5", what);
+	if (kind == 0 && (value[0] == '\0' ||
+	    strlen(value) > CLAIM_VALUE_MAX ||
+	    !cap_text_ok(value, strlen(value))))
+		return msg(err, errlen, "%s: expected the claim's text (UTF-8, "
+		    "1 to %d bytes)", what, CLAIM_VALUE_MAX);
+	grown = realloc(*list, (*n + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return msg(err, errlen, "out of memory");
+	*list = grown;
+	grown[*n].channel = strdup(channel);
+	grown[*n].value = strdup(value);
+	if (grown[*n].channel == NULL || grown[*n].value == NULL) {
+		free(grown[*n].channel);
+		free(grown[*n].value);
+		return msg(err, errlen, "out of memory");
+	}
+	(*n)++;
+	return 0;
+}
+
+/* The settings a rule and the top level share. field is the name after
+ * "rule.<name>." (or the whole name at the top level). Returns 1 if the
+ * field is not one of these. */
+static int
+set_shared(struct rule *rule, const char *field, const char *value,
+           const char *what, char *err, size_t errlen)
+{
+	if (strcmp(field, "wildcard_client_id") == 0) {
+		if (rule->set & F_WILDCARD)
+			return msg(err, errlen, "%s is set twice", what);
+		if (parse_on_off(value, &rule->wildcard_client_id) != 0)
+			return msg(err, errlen, "%s: expected on or off", what);
+		rule->set |= F_WILDCARD;
+		return 0;
+	}
+	if (strcmp(field, "revocation_key") == 0) {
+		char *copy;
+
+		if (rule->set & F_REVOCATION)
+			return msg(err, errlen, "%s is set twice", what);
+		if (value[0] != '\0' && (strlen(value) > CLAIM_VALUE_MAX ||
+		    !cap_text_ok(value, strlen(value))))
+			return msg(err, errlen, "%s: expected UTF-8 text of at "
+			    "most %d bytes", what, CLAIM_VALUE_MAX);
+		if (!cap_template_ok(value))
+			return msg(err, errlen, "%s: braces may appear only in "
+			    "the placeholder {clientId}", what);
+		copy = value[0] ? strdup(value) : NULL;
+		if (value[0] != '\0' && copy == NULL)
+			return msg(err, errlen, "out of memory");
+		free(rule->revocation_key);
+		rule->revocation_key = copy;
+		rule->set |= F_REVOCATION;
+		return 0;
+	}
+	if (strncmp(field, "channel_claim.", 14) == 0)
+		return add_claim(rule, 0, field + 14, value, what, err, errlen);
+	if (strncmp(field, "publish_max_rate.", 17) == 0)
+		return add_claim(rule, 1, field + 17, value, what, err, errlen);
+	return 1;
+}
+
+static int
+set_rule_field(struct rule *rule, const char *field, const char *value,
+               const char *what, char *err, size_t errlen)
+{
+	int rc;
+
+	if (strcmp(field, "match") == 0) {
+		if (rule->set & F_MATCH)
+			return msg(err, errlen, "%s is set twice", what);
+		if (split_list(value, what, match_ok, &rule->match,
+		    &rule->n_match, err, errlen) != 0)
+			return -1;
+		rule->set |= F_MATCH;
+		return 0;
+	}
+	if (strcmp(field, "capability") == 0) {
+		struct tok_error e;
+		size_t i;
+
+		if (rule->set & F_CAPABILITY)
+			return msg(err, errlen, "%s is set twice", what);
+		if (cap_parse(value, strlen(value), CAP_STRICT,
+		    &rule->capability, &e) != TOK_OK)
+			return msg(err, errlen, "%s: %s", what, e.message);
+		for (i = 0; i < rule->capability->n; i++)
+			if (!cap_template_ok(rule->capability->entries[i].
+			    resource))
+				return msg(err, errlen, "%s: braces in resource "
+				    "names may appear only in the placeholder "
+				    "{clientId}", what);
+		rule->set |= F_CAPABILITY;
+		return 0;
+	}
+	if (strcmp(field, "ttl") == 0 || strcmp(field, "max_ttl") == 0) {
+		unsigned bit = field[0] == 't' ? F_TTL : F_MAX_TTL;
+		long long n;
+
+		if (rule->set & bit)
+			return msg(err, errlen, "%s is set twice", what);
+		if (config_parse_duration(value, &n) != 0 ||
+		    n < CONFIG_MIN_TTL_MS || n > CONFIG_MAX_TTL_MS)
+			return msg(err, errlen, "%s: expected a duration "
+			    "between 1s and 24h, like 3600000 (ms), 3600s, 60m "
+			    "or 1h", what);
+		*(bit == F_TTL ? &rule->ttl : &rule->max_ttl) = n;
+		rule->set |= bit;
+		return 0;
+	}
+	rc = set_shared(rule, field, value, what, err, errlen);
+	if (rc == 1)
+		return msg(err, errlen, "%s: unknown rule setting (expected "
+		    "match, capability, ttl, max_ttl, wildcard_client_id, "
+		    "revocation_key, channel_claim.CHANNEL or "
+		    "publish_max_rate.CHANNEL)", what);
+	return rc;
+}
+
+static int
+set_group(struct rules *r, const char *name, const char *value,
+          const char *what, char *err, size_t errlen)
+{
+	struct rule_group *grown, *g;
+
+	if (!name_ok(name, strlen(name)))
+		return msg(err, errlen, "%s: group names are letters, digits, "
+		    "'_' and '-'", what);
+	if (rules_group(r, name) != NULL)
+		return msg(err, errlen, "%s is set twice", what);
+	if (r->n_groups >= RULES_MAX_GROUPS)
+		return msg(err, errlen, "more than %d groups",
+		    RULES_MAX_GROUPS);
+	grown = realloc(r->groups, (r->n_groups + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return msg(err, errlen, "out of memory");
+	r->groups = grown;
+	g = &r->groups[r->n_groups];
+	memset(g, 0, sizeof(*g));
+	if (split_list(value, what, member_ok, &g->members, &g->n_members,
+	    err, errlen) != 0)
+		return -1;
+	g->name = strdup(name);
+	if (g->name == NULL) {
+		free_list(g->members, g->n_members);
+		return msg(err, errlen, "out of memory");
+	}
+	r->n_groups++;
+	return 0;
+}
+
+/* The secret a web server passes in RULES_TRUSTED_PARAM: long, and of
+ * characters that need no quoting in a web server's config. */
+static int
+secret_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 16 && n <= 256 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~+/=-") == n;
+}
+
+int
+rules_is_setting(const char *name)
+{
+	static const char *const exact[] = { "trusted_header_secret",
+	    "group_header", "revocable_tokens", "wildcard_client_id",
+	    "revocation_key" };
+	static const char *const prefixes[] = { "channel_claim.",
+	    "publish_max_rate.", "group.", "rule." };
+	size_t i;
+
+	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (strcmp(name, exact[i]) == 0)
+			return 1;
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
+int
+rules_set(struct rules *r, const char *name, const char *value,
+          const char *where, char *err, size_t errlen)
+{
+	char what[160];
+	int rc;
+
+	(void)snprintf(what, sizeof(what), "%.150s", name);
+	if (strcmp(name, "trusted_header_secret") == 0) {
+		char *copy = NULL;
+
+		if (r->set & T_SECRET)
+			return msg(err, errlen, "%s is set twice", what);
+		/* Never quote the value: it is a secret. */
+		if (value[0] != '\0' && !secret_ok(value))
+			return msg(err, errlen, "%s: expected 16 to 256 "
+			    "characters of A-Z a-z 0-9 . _ ~ + / = - (for "
+			    "example from `openssl rand -hex 32`)", what);
+		if (value[0] != '\0') {
+			copy = strdup(value);
+			if (copy == NULL)
+				return msg(err, errlen, "out of memory");
+		}
+		r->trusted_secret = copy;
+		r->set |= T_SECRET;
+		return 0;
+	}
+	if (strcmp(name, "group_header") == 0) {
+		if (r->set & T_GROUP_HEADER)
+			return msg(err, errlen, "%s is set twice", what);
+		if (value[0] != '\0') {
+			r->group_header = header_param(value, what, err,
+			    errlen);
+			if (r->group_header == NULL)
+				return -1;
+		}
+		r->set |= T_GROUP_HEADER;
+		return 0;
+	}
+	if (strcmp(name, "revocable_tokens") == 0) {
+		if (r->set & T_REVOCABLE)
+			return msg(err, errlen, "%s is set twice", what);
+		if (parse_on_off(value, &r->revocable_tokens) != 0)
+			return msg(err, errlen, "%s: expected on or off", what);
+		r->set |= T_REVOCABLE;
+		return 0;
+	}
+	if (strncmp(name, "group.", 6) == 0)
+		return set_group(r, name + 6, value, what, err, errlen);
+	if (strncmp(name, "rule.", 5) == 0) {
+		const char *rname = name + 5, *dot = strchr(rname, '.');
+		struct rule *rule;
+
+		if (dot == NULL || !name_ok(rname, (size_t)(dot - rname)) ||
+		    dot[1] == '\0')
+			return msg(err, errlen, "%s: expected rule.NAME.SETTING "
+			    "with a NAME of letters, digits, '_' and '-'", what);
+		rule = find_rule(r, rname, (size_t)(dot - rname), where, err,
+		    errlen);
+		if (rule == NULL)
+			return -1;
+		return set_rule_field(rule, dot + 1, value, what, err,
+		    errlen);
+	}
+	rc = set_shared(&r->dflt, name, value, what, err, errlen);
+	if (rc == 1)
+		return msg(err, errlen, "unknown setting '%.40s'", name);
+	return rc;
+}
