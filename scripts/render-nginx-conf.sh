@@ -17,7 +17,8 @@
 #   root        -> --www (default: www/ of this repo)
 #   the socket path /run/ably-token/ably-token.sock -> --socket
 # --emulator adds demo-only locations (scripts/run-demo.sh) that proxy the Ably
-# REST paths to the local emulator, so the page can use it from the same origin.
+# REST paths and the realtime WebSocket (an Upgrade request for /) to the local
+# emulator, so the page can use it from the same origin.
 # Every rewrite must hit, or the script fails: the example and this script
 # must not drift apart silently.
 set -euo pipefail
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
         --listen)   listens+=("${2:?}"); shift 2 ;;
         --example)  example=${2:?}; shift 2 ;;
         --emulator) emulator=${2:?}; shift 2 ;;
-        -h|--help)  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help)  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1" ;;
     esac
 done
@@ -93,6 +94,23 @@ if [ -n "$emulator" ]; then
         location ^~ /keys/     { proxy_pass http://$emulator; }
         location ^~ /channels/ { proxy_pass http://$emulator; }
         location = /time       { proxy_pass http://$emulator; }
+        # ably-js opens its realtime WebSocket at ws://host:port/?access_token=...:
+        # an Upgrade request for / goes to the emulator, anything else for / is
+        # the page (the index module, then location / as usual).
+        location = / {
+            error_page 418 = @ably_realtime;
+            if (\$http_upgrade ~* "^websocket\$") { return 418; }
+        }
+        location @ably_realtime {
+            proxy_pass http://$emulator;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host \$host;
+            proxy_buffering off;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+        }
 EOF
 )
     emulator_block+=$'\n'

@@ -173,11 +173,19 @@ for _ in $(seq 100); do
 done
 [ -S "$sock" ] || die "ably-token did not create $sock within 10 s"
 
-# --- ably-js for the page (www/vendor/ is gitignored; the build may copy it too) ---
+# --- ably-js for the page: the browser build of the pinned npm package, copied
+# into www/vendor/ (gitignored; never committed, never from a CDN). Copied again
+# whenever it differs, so an upgrade of the package reaches the page. ---
 vendor_src="$root/node_modules/ably/build/ably.min.js"
-if [ ! -f "$root/www/vendor/ably.min.js" ] && [ -f "$vendor_src" ]; then
-    mkdir -p "$root/www/vendor"
-    cp "$vendor_src" "$root/www/vendor/ably.min.js"
+vendor_dst="$root/www/vendor/ably.min.js"
+if [ -f "$vendor_src" ]; then
+    if ! cmp -s "$vendor_src" "$vendor_dst"; then
+        mkdir -p "$root/www/vendor"
+        cp "$vendor_src" "$vendor_dst.tmp.$$"
+        mv "$vendor_dst.tmp.$$" "$vendor_dst"
+    fi
+else
+    say "warning: $vendor_src is missing (run npm ci); the page cannot connect without ably-js"
 fi
 
 # --- nginx, rendered from nginx.conf.example ---

@@ -1,6 +1,7 @@
-// Local Ably emulator: the slice of Ably's REST API that ably-token-fcgi and its tests touch.
+// Local Ably emulator: the slice of Ably's REST API that ably-token-fcgi and its tests touch,
+// and (realtime.mjs) the realtime WebSocket protocol on the same port.
 // It checks what clients send as strictly as Ably does, so tests never need the network.
-// Node core only. Usage: node server.mjs [--host H] [--port N] [--keys FILE] [--quiet]
+// Node core plus the npm `ws` package. Usage: node server.mjs [--host H] [--port N] [--keys FILE] [--quiet]
 // See README.md beside this file for the routes, the control endpoints and the error codes.
 
 import http from 'node:http';
@@ -9,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Realtime } from './realtime.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_KEYS_FILE = path.join(HERE, 'test-keys.json');
@@ -225,6 +227,9 @@ class Emulator {
     this.tokens = new Map();
     this.connectionSeq = 0;
     this.startedAt = Date.now();
+    // Realtime: ably-js opens ws://host:port/?access_token=... on the same port.
+    this.realtime = new Realtime(this);
+    this.server.on('upgrade', (req, socket, head) => this.realtime.handleUpgrade(req, socket, head));
     this.reset();
   }
 
@@ -243,6 +248,7 @@ class Emulator {
     this.nonces = new Map(); // keyName -> Map("timestamp\nnonce" -> timestamp)
     this.channels = new Map(); // channel -> stored messages, oldest first
     this.lastRequests = [];
+    this.realtime.reset(); // counters only: open connections stay open
   }
 
   stats() {
@@ -262,6 +268,7 @@ class Emulator {
       faults: this.faults && { ...this.faults },
       faultsApplied: this.faultsApplied,
       lastRequests: structuredClone(this.lastRequests),
+      realtime: this.realtime.snapshot(),
     };
   }
 
@@ -295,6 +302,7 @@ class Emulator {
   close() {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.realtime.close();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -582,6 +590,7 @@ class Emulator {
       return this.sendJson(ctx, 200, { faults: null });
     }
     if (what === 'faults' && m === 'GET') return this.sendJson(ctx, 200, { faults: this.faults });
+    if (what === 'realtime' && m === 'POST') return this.sendJson(ctx, 200, this.realtime.control(await this.jsonBody(ctx)));
     if (what === 'clock' && m === 'POST') {
       const body = await this.jsonBody(ctx);
       if (!isPlainObject(body) || !Number.isInteger(body.offsetMs) || Math.abs(body.offsetMs) > 365 * 86400000)
@@ -643,7 +652,7 @@ class Emulator {
     };
     if (clientId !== undefined) details.clientId = clientId;
     this.sweep(issued);
-    this.tokens.set(details.token, { keyName: key.keyName, expires: details.expires, capability: cap, clientId: clientId ?? null });
+    this.tokens.set(details.token, { keyName: key.keyName, issued, expires: details.expires, capability: cap, clientId: clientId ?? null });
     this.tokensIssued++;
     ctx.extra.issued = { capability: details.capability, clientId: details.clientId ?? null, ttl: ttlMs };
     this.sendJson(ctx, 200, details);
@@ -698,7 +707,12 @@ class Emulator {
     if (scheme !== 'bearer') fail(401, 40100, 'Unauthorized: use Bearer (token) or Basic (key) authentication');
     // ably-js sends base64(token); a raw token (a client bug) is not valid base64 and is refused.
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(cred)) fail(401, 40140, 'Token not recognised: Bearer value must be base64(token)');
-    const token = Buffer.from(cred, 'base64').toString('utf8');
+    return this.verifyToken(Buffer.from(cred, 'base64').toString('utf8'));
+  }
+
+  /* An Ably token we issued, or an Ably JWT -> {kind, keyName, capability, clientId, issued,
+   * expires}; throws the AblyError Ably would answer with. REST and realtime share it. */
+  verifyToken(token) {
     if (token.split('.').length === 3) return this.verifyJwt(token);
     const info = this.tokens.get(token);
     if (!info) fail(401, 40140, 'Token not recognised');
@@ -747,7 +761,7 @@ class Emulator {
     }
     const clientId = claims['x-ably-clientId'];
     if (clientId !== undefined && (typeof clientId !== 'string' || clientId === '')) bad('x-ably-clientId must be a non-empty string');
-    return { kind: 'jwt', keyName: key.keyName, capability: cap, clientId: clientId ?? null, expires: exp * 1000 };
+    return { kind: 'jwt', keyName: key.keyName, capability: cap, clientId: clientId ?? null, issued: iat * 1000, expires: exp * 1000 };
   }
 
   requireCapability(auth, channel, op) {
@@ -774,13 +788,19 @@ class Emulator {
       const implicit = auth.clientId && auth.clientId !== '*' ? auth.clientId : undefined;
       return { ...msg, id: msg.id ?? `emu-${now}-${i}`, clientId: msg.clientId ?? implicit, timestamp: msg.timestamp ?? now };
     });
+    this.storeMessages(channel, stored);
+    ctx.extra.publish = { channel, messages: stored.length };
+    this.sendJson(ctx, 201, {});
+    this.realtime.broadcast(channel, stored); // realtime subscribers see REST publishes too
+  }
+
+  /* Keep published messages for history (REST and realtime publishes alike). */
+  storeMessages(channel, stored) {
     let messages = this.channels.get(channel);
     if (!messages) this.channels.set(channel, (messages = []));
     messages.push(...stored);
     if (messages.length > MAX_MESSAGES_PER_CHANNEL) messages.splice(0, messages.length - MAX_MESSAGES_PER_CHANNEL);
     this.messagesStored += stored.length;
-    ctx.extra.publish = { channel, messages: stored.length };
-    this.sendJson(ctx, 201, {});
   }
 
   history(ctx, channel) {
@@ -814,6 +834,7 @@ export async function startEmulator(opts = {}) {
     setFaults: (spec) => emu.setFaults(spec),
     clearFaults: () => void (emu.faults = null),
     setClockOffset: (ms) => void (emu.clockOffsetMs = ms),
+    realtimeControl: (body) => emu.realtime.control(body), // {action: 'requestAuth' | 'disconnect'}
     close: () => emu.close(),
   };
 }
