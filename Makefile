@@ -56,11 +56,124 @@ check: deps
 run: deps all
 	@scripts/run-demo.sh
 
+# `make install PREFIX=/usr/local DESTDIR=`: the binary, its man page, the
+# systemd units, the config and server examples and the static page; the
+# README's "make install" section lists every file. Paths naming the install
+# location in the units and the Apache example follow PREFIX.
+MANDIR         ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DATADIR         = $(PREFIX)/share/ably-token
+WWW_FILES       = $(wildcard $(addprefix www/*.,html css js svg png ico))
+ABLY_JS         = $(firstword $(wildcard www/vendor/ably.min.js node_modules/ably/build/ably.min.js))
+PREFIX_SED      = sed -e 's|/usr/local/bin/ably-token|$(PREFIX)/bin/ably-token|g' \
+                      -e 's|/usr/local/share/ably-token|$(DATADIR)|g'
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ably-token
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DATADIR)/www
 	install -m 0755 $(BUILD)/ably-token $(DESTDIR)$(PREFIX)/bin/ably-token
-	install -m 0644 conf/ably-token.conf nginx.conf.example \
-	    $(DESTDIR)$(PREFIX)/share/ably-token/
+	install -m 0644 doc/ably-token.8 $(DESTDIR)$(MANDIR)/man8/ably-token.8
+	install -m 0644 conf/ably-token.conf nginx.conf.example conf/htaccess.example \
+	    $(DESTDIR)$(DATADIR)/
+	$(PREFIX_SED) conf/apache-fcgid.conf.example >$(DESTDIR)$(DATADIR)/apache-fcgid.conf.example
+	$(PREFIX_SED) conf/ably-token.socket >$(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.socket
+	$(PREFIX_SED) conf/ably-token.service >$(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.service
+	chmod 0644 $(DESTDIR)$(DATADIR)/apache-fcgid.conf.example \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.socket $(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.service
+	install -m 0644 $(WWW_FILES) $(DESTDIR)$(DATADIR)/www/
+	@if [ -n "$(ABLY_JS)" ]; then \
+	    echo "install -D -m 0644 $(ABLY_JS) $(DESTDIR)$(DATADIR)/www/vendor/ably.min.js"; \
+	    install -D -m 0644 $(ABLY_JS) $(DESTDIR)$(DATADIR)/www/vendor/ably.min.js; \
+	else \
+	    echo "warning: no ably.min.js (run npm ci): the page in $(DATADIR)/www cannot load ably-js" >&2; \
+	fi
+
+# Removes exactly what install put there (DATADIR is ours alone).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ably-token $(DESTDIR)$(MANDIR)/man8/ably-token.8 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.socket $(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.service
+	rm -rf $(DESTDIR)$(DATADIR)
+
+# For hosts where you cannot install libraries (shared hosting): libfcgi,
+# json-c and OpenSSL's libcrypto linked in, with their symbols kept private;
+# only glibc and libcurl (with what it needs) come from the host. Debian ships
+# no static Kerberos/GSSAPI library, which its libcurl.a needs, so a fully
+# static binary would need a libcurl built without GSSAPI (see the README).
+STATIC_LDLIBS = -Wl,--as-needed -Wl,--exclude-libs,ALL \
+                -Wl,-Bstatic -lfcgi -ljson-c -lcrypto -Wl,-Bdynamic -lcurl -ldl -pthread
+
+static: $(BUILD)/ably-token-static
+
+$(BUILD)/ably-token-static: $(BUILD)/obj/main.o $(LIB_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(STATIC_LDLIBS)
+
+.PHONY: uninstall static
+
+# `make bench`: the signing micro-benchmark, then wrk against nginx + the
+# binary, the trivial libfcgi responder and the Node baseline, all started on
+# loopback and stopped by tests/bench/run.mjs (tests/bench/README.md).
+# BENCH_ARGS passes options to it, e.g. BENCH_ARGS="--rounds 5".
+BENCH_BINS = $(BUILD)/bench/fixed_responder $(BUILD)/bench/sign_bench
+
+bench: deps
+	$(MAKE) all $(BENCH_BINS)
+	@node tests/bench/run.mjs --build $(BUILD) $(BENCH_ARGS)
+
+$(BUILD)/bench/fixed_responder: tests/bench/fixed_responder.c | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+# Links the library objects, like the unit tests.
+$(BUILD)/bench/sign_bench: tests/bench/sign_bench.c $(LIB_OBJS) | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -Ifcgi -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench:
+	mkdir -p $@
+
+.PHONY: bench
+
+# `make fuzz`: every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS (60)
+# seconds each, built with clang from fcgi/*.c (not main.c) under
+# -fsanitize=fuzzer,address,undefined into build-fuzz/. The corpus grows in
+# build-fuzz/corpus/ from the seeds in tests/fuzz/corpus/; a crash is saved in
+# build-fuzz/artifacts/ (tests/fuzz/README.md says what to do with it).
+# tests/fuzz/run.sh installs clang and libclang-rt-14-dev when they are
+# missing: only fuzzing needs them, so `make deps` does not.
+FUZZ_BUILD    = build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJS     = $(LIB_SRCS:fcgi/%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_BINS     = $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz: deps
+	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_BUILD)/obj/%.o: fcgi/%.c | $(FUZZ_BUILD)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ifcgi -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+$(FUZZ_BUILD)/obj:
+	mkdir -p $@
+
+-include $(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/*.d)
+
+# `make reliability`: faults under load (a worker killed, the Ably primary
+# failing, nginx reloaded), the 200,000-request soak per mode with RSS and
+# descriptor checks, valgrind, and the secret scan over every answer and log
+# line; prints the table and writes tests/reliability/results/latest.txt
+# (tests/reliability/README.md). RELIABILITY_ARGS passes options to it,
+# e.g. RELIABILITY_ARGS="--soak 20000".
+reliability: deps
+	$(MAKE) all
+	@node tests/reliability/run.mjs --build $(BUILD) $(RELIABILITY_ARGS)
+
+.PHONY: fuzz fuzz-build reliability
 
 clean:
 	rm -rf build build-*/
