@@ -23,7 +23,8 @@ esac
 say() { echo "install-deps: $*"; }
 
 packages=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libjson-c-dev
-          libssl-dev libcmocka-dev valgrind)
+          libssl-dev libcmocka-dev valgrind wrk chromium chromium-driver
+          apache2 libapache2-mod-fcgid systemd)
 
 installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]

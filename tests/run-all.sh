@@ -38,7 +38,7 @@ for t in "$build"/tests/test_*; do
 	fi
 done
 
-for suite in tests/ably-emulator tests/integration; do
+for suite in tests/ably-emulator tests/integration tests/e2e; do
 	ls "$suite"/*.test.mjs >/dev/null 2>&1 || continue
 	echo "== node --test $suite"
 	node --test --test-reporter=spec --test-reporter-destination=stdout \
@@ -51,6 +51,20 @@ for suite in tests/ably-emulator tests/integration; do
 	f=$(( ${f:-0} + ${c:-0} ))
 	passed=$((passed + p)); failed=$((failed + f))
 done
+
+# A short bounded run of every libFuzzer target (tests/fuzz/run.sh builds
+# them with clang into build-fuzz/), one test each: passed when it ran
+# FUZZ_TEST_SECONDS (default 10) seconds without a finding. 0 skips it.
+fuzz_seconds=${FUZZ_TEST_SECONDS:-10}
+if [ "$fuzz_seconds" != 0 ]; then
+	echo "== fuzz (tests/fuzz, $fuzz_seconds s per target)"
+	tests/fuzz/run.sh --seconds "$fuzz_seconds" >"$log/fuzz.out" 2>&1
+	grep -v '^fuzz: ' "$log/fuzz.out" | sed 's/^/  /'
+	p="" f=""
+	read -r p f < <(sed -nE 's/^fuzz: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log/fuzz.out" | tail -1) || true
+	if [ -z "$p" ]; then p=0; f=1; fi  # run.sh died before its summary
+	passed=$((passed + p)); failed=$((failed + f))
+fi
 
 echo
 echo "$passed passed, $failed failed"
