@@ -256,8 +256,8 @@ is_rest_setting(const char *name)
 	return 0;
 }
 
-static int
-parse_on_off(const char *value, int *out)
+int
+config_parse_on_off(const char *value, int *out)
 {
 	if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 ||
 	    strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
@@ -341,7 +341,7 @@ apply_rest(struct config *c, const char *name, const char *value,
 		return 0;
 	}
 	if (strcmp(name, "tls") == 0 || strcmp(name, "query_time") == 0) {
-		if (parse_on_off(value, name[0] == 't' ? &c->tls :
+		if (config_parse_on_off(value, name[0] == 't' ? &c->tls :
 		    &c->query_time) != 0)
 			return fail(err, errlen, o, "%s: expected on or off",
 			    name);
@@ -452,8 +452,8 @@ apply(struct config *c, const char *name, const char *value,
 	return fail(err, errlen, o, "unknown setting '%.40s'", name);
 }
 
-static char *
-trim(char *s)
+char *
+config_trim(char *s)
 {
 	char *end;
 
@@ -531,7 +531,7 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 			*next++ = '\0';
 		lineno++;
 		(void)snprintf(o.where, sizeof(o.where), "%s:%d", path, lineno);
-		line = trim(line);
+		line = config_trim(line);
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
 		eq = strchr(line, '=');
@@ -540,8 +540,8 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 			break;
 		}
 		*eq = '\0';
-		name = trim(line);
-		value = trim(eq + 1);
+		name = config_trim(line);
+		value = config_trim(eq + 1);
 		/* A setting given twice is almost always a mistake. */
 		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			if (strcmp(name, names[i]) != 0)

@@ -76,6 +76,12 @@ const char *config_mode_name(enum tok_mode m);
 /* Parse a duration: plain milliseconds or a number with ms|s|m|h. */
 int config_parse_duration(const char *s, long long *ms);
 
+/* "on|yes|true|1" -> 1, "off|no|false|0" -> 0 in *out; -1 otherwise. */
+int config_parse_on_off(const char *value, int *out);
+
+/* Strip spaces, tabs (and a CR) from both ends, in place. */
+char *config_trim(char *s);
+
 /* 1 if origin is in cors_origins. */
 int config_origin_allowed(const struct config *c, const char *origin);
 

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <pwd.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +247,58 @@ is_unix_socket(int fd)
 	    ss.ss_family == AF_UNIX;
 }
 
+/* Read and drop what is left of a request's input, up to DRAIN_MAX bytes
+ * (a body we refused unread, say). 1 if its end was reached cleanly. */
+#define DRAIN_MAX (1024 * 1024)
+
+static int
+drain_input(FCGX_Stream *in)
+{
+	char scratch[4096];
+	size_t total = 0;
+
+	for (;;) {
+		int n = FCGX_GetStr(scratch, (int)sizeof(scratch), in);
+
+		if (n <= 0)
+			return FCGX_GetError(in) == 0 && FCGX_HasSeenEOF(in);
+		total += (size_t)n;
+		if (total > DRAIN_MAX)
+			return 0;
+	}
+}
+
+/* How long a worker waits for the next request on a kept connection. */
+#define KEPT_IDLE_MS 100
+
+/* After a request on a connection the web server keeps open (nginx
+ * fastcgi_keep_conn on), wait for the next request on it only briefly. A
+ * single-threaded worker parked on an idle kept connection serves no one
+ * else; with more kept connections than workers, new requests would wait
+ * in the backlog for ever (PERF-NOTES.md "starvation"). nginx drops a
+ * cached connection its upstream closed, and retries a request that met
+ * one, so closing an idle one loses nothing. */
+static void
+release_idle_kept(FCGX_Request *req, int plain_close)
+{
+	struct pollfd p;
+	int n;
+
+	if (req->ipcFd < 0)
+		return;  /* not kept: already closed */
+	p.fd = req->ipcFd;
+	p.events = POLLIN;
+	p.revents = 0;
+	do {
+		n = poll(&p, 1, KEPT_IDLE_MS);
+	} while (n < 0 && errno == EINTR && !stop_requested);
+	if (n > 0 && !(p.revents & (POLLHUP | POLLERR)) && !stop_requested)
+		return;  /* the next request is already there */
+	if (plain_close)
+		FCGX_Detach(req);
+	FCGX_Free(req, 1);
+}
+
 /* Serve FastCGI requests on fd until told to stop. */
 static int
 worker_loop(const struct config *cfg, int fd)
@@ -296,14 +349,17 @@ worker_loop(const struct config *cfg, int fd)
 		endpoint_handle(&ep, &src, &out);
 		if (FCGX_PutStr(out.data, (int)out.len, req.out) < 0)
 			log_warn("the web server went away before the answer");
-		/* "Read to its end": the next read of stdin meets its EOF
-		 * record (already buffered, as a rule: no extra syscall). A
-		 * request whose body we refused unread keeps the drain. */
-		if (plain_close && FCGX_GetChar(req.in) == EOF &&
-		    FCGX_HasSeenEOF(req.in))
+		/* Read the request to its end (for a GET the EOF record is
+		 * already buffered: no extra syscall). Only then may the
+		 * connection be kept for the next request, or closed without
+		 * libfcgi's drain handshake (unix sockets only). */
+		if (!drain_input(req.in))
+			req.keepConnection = 0;
+		else if (plain_close)
 			FCGX_Detach(&req);
 		FCGX_Finish_r(&req);
 		sigprocmask(SIG_SETMASK, &saved, NULL);
+		release_idle_kept(&req, plain_close);
 	}
 	buf_free(&out);
 	ably_rest_free(ep.rest);

@@ -161,33 +161,6 @@ name_ok(const char *s, size_t n)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") >= n;
 }
 
-static int
-parse_on_off(const char *value, int *out)
-{
-	if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 ||
-	    strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
-		*out = 1;
-	else if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0 ||
-	    strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
-		*out = 0;
-	else
-		return -1;
-	return 0;
-}
-
-static char *
-trim(char *s)
-{
-	char *end;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
-		*--end = '\0';
-	return s;
-}
-
 /* Split a comma-separated list into new trimmed items, each checked by
  * item_ok (which writes its own message). */
 static int
@@ -212,7 +185,7 @@ split_list(const char *value, const char *what,
 		next = strchr(p, ',');
 		if (next != NULL)
 			*next++ = '\0';
-		item = trim(p);
+		item = config_trim(p);
 		if (item[0] == '\0') {
 			rc = msg(err, errlen, "%s: an empty item in the "
 			    "comma-separated list", what);
@@ -463,7 +436,7 @@ set_shared(struct rule *rule, const char *field, const char *value,
 	if (strcmp(field, "wildcard_client_id") == 0) {
 		if (rule->set & F_WILDCARD)
 			return msg(err, errlen, "%s is set twice", what);
-		if (parse_on_off(value, &rule->wildcard_client_id) != 0)
+		if (config_parse_on_off(value, &rule->wildcard_client_id) != 0)
 			return msg(err, errlen, "%s: expected on or off", what);
 		rule->set |= F_WILDCARD;
 		return 0;
@@ -656,7 +629,7 @@ rules_set(struct rules *r, const char *name, const char *value,
 	if (strcmp(name, "revocable_tokens") == 0) {
 		if (r->set & T_REVOCABLE)
 			return msg(err, errlen, "%s is set twice", what);
-		if (parse_on_off(value, &r->revocable_tokens) != 0)
+		if (config_parse_on_off(value, &r->revocable_tokens) != 0)
 			return msg(err, errlen, "%s: expected on or off", what);
 		r->set |= T_REVOCABLE;
 		return 0;

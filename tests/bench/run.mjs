@@ -289,11 +289,14 @@ function withFixedLocation(text, fixedBody) {
 }
 
 /** The "plain" set-up: the stock fastcgi_params (every parameter, request headers passed)
- *  in place of the example's own short list. Everything else as shipped. */
+ *  in place of the example's own short list, and a connection per request (no upstream
+ *  keepalive pool, fastcgi_keep_conn off). Everything else as shipped. */
 function plainVariant(text) {
   if (!STOCK_PARAMS) throw new Error('no /etc/nginx/fastcgi_params for the plain set-up');
   let replaced = 0;
   const lines = text.split('\n').flatMap((l) => {
+    if (/^\s*keepalive\s+\d+\s*;/.test(l)) return [];
+    if (/^\s*fastcgi_keep_conn\s+on\s*;/.test(l)) return [l.replace(/on\s*;/, 'off;')];
     if (/^\s*fastcgi_param\s/.test(l) || /^\s*fastcgi_pass_request_headers\s+off\s*;/.test(l)) {
       return replaced++ ? [] : [`        include ${STOCK_PARAMS};  # bench: plain set-up`];
     }
