@@ -48,7 +48,7 @@ test('a killed worker is replaced, and requests keep succeeding', async () => {
 });
 
 test('SIGTERM waits for the request in flight, then exits 0', async () => {
-  // token mode against a slow emulator: the request takes ~1 s upstream.
+  // token mode against a slow emulator: the request takes ~2 s upstream.
   const s = await startStack({
     workers: 1,
     config: (st) => ({ mode: 'token', rest_host: `127.0.0.1:${st.emuPort}`, tls: 'off' }),
@@ -56,10 +56,12 @@ test('SIGTERM waits for the request in flight, then exits 0', async () => {
   try {
     await fetch(`${s.emulatorUrl}/_emulator/faults`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ latencyMs: 1000, count: 1 }),
+      body: JSON.stringify({ latencyMs: 2000, count: 1 }),
     });
     const inFlight = s.get();
-    await sleep(300);
+    // Upstream holds the request for 2 s; 700 ms in, it is being served
+    // (not still queued in the listen backlog), even on a slow ASan build.
+    await sleep(700);
     const t0 = Date.now();
     const stopped = s.procs.binary.stop('SIGTERM');
     const res = await inFlight;
