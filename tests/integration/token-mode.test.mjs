@@ -237,4 +237,34 @@ test('clock an hour off: 40104 explained without query_time, tokens with query_t
   }
 });
 
+test('proxies: the environment is ignored (httpoxy), the proxy setting is used', async () => {
+  // A Proxy: request header reaches a CGI program as HTTP_PROXY; libcurl
+  // would also read http_proxy/ALL_PROXY. None of them may be used.
+  const dead = 'http://127.0.0.1:9';
+  const s = await startStack({
+    workers: 1,
+    env: { HTTP_PROXY: dead, http_proxy: dead, HTTPS_PROXY: dead, https_proxy: dead, ALL_PROXY: dead, all_proxy: dead },
+    config: (st) => ({ mode: 'token', rest_host: `127.0.0.1:${st.emuPort}`, tls: 'off' }),
+  });
+  try {
+    const res = await s.get();
+    assert.equal(res.status, 200, `a proxy from the environment was used: ${res.body}`);
+  } finally {
+    await s.stop();
+  }
+  // ... while `proxy =` is honoured: through a dead proxy nothing gets through.
+  const p = await startStack({
+    workers: 1,
+    config: (st) => ({ mode: 'token', rest_host: `127.0.0.1:${st.emuPort}`, tls: 'off', proxy: dead,
+      connect_timeout_ms: 300, request_timeout_ms: 500, upstream_timeout_ms: 1000 }),
+  });
+  try {
+    const res = await p.get();
+    assertAblyError(res, 502, [50002]);
+    assert.equal((await stats(p.emulatorUrl)).routes.requestToken.requests, 0, 'the proxy setting was bypassed');
+  } finally {
+    await p.stop();
+  }
+});
+
 finalChecks(stack);
