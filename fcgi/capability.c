@@ -303,38 +303,26 @@ enum tok_err
 cap_parse(const char *text, size_t len, enum cap_check check,
           struct capability **out, struct tok_error *e)
 {
-	struct json_tokener *tok;
 	struct json_object *obj;
 	enum tok_err rc;
 
 	*out = NULL;
-	if (len > 0x7fffffff)
-		return tok_fail(e, TOK_EINVAL, 40000, "capability is too long");
-	/* json-c object keys are C strings: a "\u0000" in a resource name
-	 * would silently cut it short, so refuse it up front. */
-	if (memmem(text, len, "\\u0000", 6) != NULL)
+	switch (json_strict_parse(text, len, CAP_JSON_DEPTH, &obj)) {
+	case JSON_STRICT_OK:
+		break;
+	case JSON_STRICT_NUL:
 		return tok_fail(e, TOK_EINVAL, 40000,
 		    "capability must not contain NUL characters");
-	if (json_strict_check(text, len) != 0)
+	case JSON_STRICT_LOOSE:
 		return tok_fail(e, TOK_EINVAL, 40000, "capability is not strict "
 		    "JSON (a resource given twice, a single-quoted string or a "
 		    "lone surrogate)");
-	tok = json_tokener_new_ex(CAP_JSON_DEPTH);
-	if (tok == NULL)
+	case JSON_STRICT_NOMEM:
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-	    JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, text, (int)len);
-	/* The whole text must be one JSON value (no trailing bytes). */
-	if (obj == NULL ||
-	    json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		json_object_put(obj);
-		json_tokener_free(tok);
+	default:
 		return tok_fail(e, TOK_EINVAL, 40000,
 		    "capability is not valid JSON");
 	}
-	json_tokener_free(tok);
 	rc = cap_from_json(obj, check, out, e);
 	json_object_put(obj);
 	return rc;

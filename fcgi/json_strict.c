@@ -180,3 +180,35 @@ out:
 		level_clear(&levels[d]);
 	return rc;
 }
+
+enum json_strict_rc
+json_strict_parse(const char *text, size_t n, int depth,
+                  struct json_object **out)
+{
+	struct json_tokener *tok;
+	struct json_object *obj;
+
+	*out = NULL;
+	if (n > 0x7fffffff)
+		return JSON_STRICT_BAD;
+	if (memmem(text, n, "\\u0000", 6) != NULL)
+		return JSON_STRICT_NUL;
+	if (json_strict_check(text, n) != 0)
+		return JSON_STRICT_LOOSE;
+	tok = json_tokener_new_ex(depth);
+	if (tok == NULL)
+		return JSON_STRICT_NOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, text, (int)n);
+	/* The whole text must be one JSON value (no trailing bytes). */
+	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != n) {
+		json_object_put(obj);
+		json_tokener_free(tok);
+		return JSON_STRICT_BAD;
+	}
+	json_tokener_free(tok);
+	*out = obj;
+	return JSON_STRICT_OK;
+}

@@ -18,4 +18,24 @@
  * json-c checks itself. */
 int json_strict_check(const char *text, size_t n);
 
+struct json_object;
+
+/* Why json_strict_parse refused a text. */
+enum json_strict_rc {
+	JSON_STRICT_OK = 0,
+	JSON_STRICT_NUL,    /* a "\u0000": json-c names are C strings, so one
+	                     * would silently cut a name short */
+	JSON_STRICT_LOOSE,  /* json_strict_check failed */
+	JSON_STRICT_BAD,    /* json-c refused it, it is too deep, or bytes
+	                     * follow the value */
+	JSON_STRICT_NOMEM,
+};
+
+/* Parse text[0..n) as exactly one JSON value, nested at most depth deep,
+ * after the checks above; json-c in strict mode with UTF-8 validation.
+ * On JSON_STRICT_OK *out is the value, which the caller json_object_put()s;
+ * otherwise *out is NULL. */
+enum json_strict_rc json_strict_parse(const char *text, size_t n, int depth,
+                                      struct json_object **out);
+
 #endif

@@ -195,30 +195,27 @@ json_member(struct req_value *slot, struct json_object *v, int allow_object,
 static enum tok_err
 parse_json(struct request *r, const char *s, size_t n, struct tok_error *e)
 {
-	struct json_tokener *tok;
-	struct json_object *obj;
+	struct json_object *obj = NULL;
 	enum tok_err rc = TOK_OK;
 	int seen[3] = { 0, 0, 0 };
 
-	/* json-c object names are C strings: a "\u0000" in one would cut it
-	 * short ("ttl\u0000x" would count as "ttl", a capability resource
-	 * "a\u0000b" as "a"), so refuse it up front, as capability does. */
-	if (memmem(s, n, "\\u0000", 6) != NULL)
+	switch (json_strict_parse(s, n, REQ_JSON_DEPTH, &obj)) {
+	case JSON_STRICT_OK:
+		break;
+	case JSON_STRICT_NUL:
 		return tok_fail(e, TOK_EINVAL, 40000,
 		    "parameters must not contain NUL characters");
-	if (json_strict_check(s, n) != 0)
+	case JSON_STRICT_LOOSE:
 		return tok_fail(e, TOK_EINVAL, 40000, "the request body is not "
 		    "strict JSON (a name given twice, a single-quoted string or "
 		    "a lone surrogate)");
-	tok = json_tokener_new_ex(REQ_JSON_DEPTH);
-	if (tok == NULL)
+	case JSON_STRICT_NOMEM:
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-	    JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, s, (int)n);
-	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success
-	    || json_tokener_get_parse_end(tok) != n ||
-	    !json_object_is_type(obj, json_type_object)) {
+	default:
+		return tok_fail(e, TOK_EINVAL, 40000,
+		    "the request body is not a JSON object");
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
 		rc = tok_fail(e, TOK_EINVAL, 40000,
 		    "the request body is not a JSON object");
 		goto out;
@@ -235,7 +232,6 @@ parse_json(struct request *r, const char *s, size_t n, struct tok_error *e)
 	}
 out:
 	json_object_put(obj);
-	json_tokener_free(tok);
 	return rc;
 }
 
