@@ -18,12 +18,11 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { before, after } from 'node:test';
-import { Proc, freePort, startEmulator, testKey, splitKey, sleep } from './stack.mjs';
+import { Proc, freePort, startEmulator, testKey, splitKey, sleep, httpRequest } from './stack.mjs';
 
 export const MODULES_DIR = '/usr/lib/apache2/modules';
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -320,28 +319,7 @@ export class HostedStack {
     if (body !== null && !names.includes('content-length') && !names.includes('transfer-encoding')) {
       headers = { ...headers, 'Content-Length': String(Buffer.byteLength(body)) };
     }
-    return new Promise((resolve, reject) => {
-      const req = http.request({
-        host: '127.0.0.1', port: this.port, method, path: urlPath, headers, agent: false,
-      }, (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks);
-          const r = {
-            method, path: urlPath, label, status: res.statusCode, headers: res.headers,
-            rawHeaders: res.rawHeaders, raw, body: raw.toString('utf8'),
-          };
-          if (record) this.responses.push(r);
-          resolve(r);
-        });
-        res.on('error', reject);
-      });
-      req.setTimeout(10000, () => req.destroy(new Error(`${method} ${urlPath}: no answer in 10 s`)));
-      req.on('error', reject);
-      if (body !== null) req.write(body);
-      req.end();
-    });
+    return httpRequest(this.port, this.responses, method, urlPath, { headers, body, record, label });
   }
 
   get(params = {}, opts = {}) {

@@ -303,6 +303,37 @@ export async function startStack(opts = {}) {
   return stack;
 }
 
+/**
+ * One HTTP request to 127.0.0.1:port on a fresh connection; the answer is
+ * pushed onto `responses` (for the secret checks) unless record is false.
+ * Returns {method, path, label, status, headers (lower-case), rawHeaders, raw, body}.
+ */
+export function httpRequest(port, responses, method, urlPath,
+  { headers = {}, body = null, record = true, label = '' } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, method, path: urlPath, headers, agent: false,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const r = {
+          method, path: urlPath, label, status: res.statusCode, headers: res.headers,
+          rawHeaders: res.rawHeaders, raw, body: raw.toString('utf8'),
+        };
+        if (record) responses.push(r);
+        resolve(r);
+      });
+      res.on('error', reject);
+    });
+    req.setTimeout(10000, () => req.destroy(new Error(`${method} ${urlPath}: no answer in 10 s`)));
+    req.on('error', reject);
+    if (body !== null) req.write(body);
+    req.end();
+  });
+}
+
 class Stack {
   constructor(dir, configKey, key) {
     this.dir = dir;
@@ -416,29 +447,8 @@ class Stack {
    * One HTTP request through nginx on a fresh connection.
    * Returns {status, headers (lower-case names), body (string), raw (Buffer)}.
    */
-  request(method, urlPath, { headers = {}, body = null, record = true, label = '' } = {}) {
-    return new Promise((resolve, reject) => {
-      const req = http.request({
-        host: '127.0.0.1', port: this.port, method, path: urlPath, headers, agent: false,
-      }, (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks);
-          const r = {
-            method, path: urlPath, label, status: res.statusCode, headers: res.headers,
-            rawHeaders: res.rawHeaders, raw, body: raw.toString('utf8'),
-          };
-          if (record) this.responses.push(r);
-          resolve(r);
-        });
-        res.on('error', reject);
-      });
-      req.setTimeout(10000, () => req.destroy(new Error(`${method} ${urlPath}: no answer in 10 s`)));
-      req.on('error', reject);
-      if (body !== null) req.write(body);
-      req.end();
-    });
+  request(method, urlPath, opts = {}) {
+    return httpRequest(this.port, this.responses, method, urlPath, opts);
   }
 
   /** GET /request-token with the given params (object or URLSearchParams or string). */
