@@ -1,4 +1,4 @@
-/* main: start-up, the process model and the FastCGI accept loop.
+/* main: start-up, the process model (supervisor and workers) and signals.
  *
  * One binary, three ways to run (DESIGN.md "Process model"):
  *   - a listening socket handed over on stdin (mod_fcgid, spawn-fcgi) or by
@@ -6,8 +6,9 @@
  *   - --listen unix:PATH|HOST:PORT --workers N: open the socket and pre-fork
  *     N workers, restart any that die, drain and exit on SIGTERM/SIGINT;
  *   - neither: plain CGI, one request from the environment and stdin.
- * The config and key are read before the first accept. This is the only
- * file with process-wide state (the signal flag).
+ * The config and key are read before the first accept; each worker's loop
+ * is in worker.c. This is the only file with process-wide state (the
+ * signal flag).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,7 +16,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <pwd.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +34,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "log.h"
+#include "worker.h"
 
 #define VERSION "0.1.0"
 #define MAX_WORKERS 256
@@ -46,11 +47,9 @@ on_stop(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-	/* Makes libfcgi's accept() stop retrying on EINTR. */
-	FCGX_ShutdownPending();
 }
 
-/* No SA_RESTART: a blocked accept() or waitpid() must return on SIGTERM
+/* No SA_RESTART: a blocked epoll_pwait() or waitpid() must return on SIGTERM
  * instead of holding it until the next request arrives. */
 static void
 install_signals(void)
@@ -99,24 +98,6 @@ usage(FILE *f)
 "Environment: ABLY_API_KEY (or VITE_ABLY_KEY) holds the key,\n"
 "appId.keyId:secret; it overrides the config file's key.\n"
 "Exit status: 0 ok, 2 bad usage or settings.\n");
-}
-
-struct fcgi_ctx {
-	FCGX_Request *req;
-};
-
-static const char *
-fcgi_param(void *ctx, const char *name)
-{
-	return FCGX_GetParam(name, ((struct fcgi_ctx *)ctx)->req->envp);
-}
-
-static long
-fcgi_read(void *ctx, char *buf, size_t n)
-{
-	int want = n > 65536 ? 65536 : (int)n;
-
-	return FCGX_GetStr(buf, want, ((struct fcgi_ctx *)ctx)->req->in);
 }
 
 /* A CGI request: how much of stdin was read, and a body read ahead when
@@ -234,137 +215,6 @@ cgi_drain(const struct cgi_ctx *cx)
 			break;
 		left -= got;
 	}
-}
-
-/* 1 if fd is a unix-domain socket. */
-static int
-is_unix_socket(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
-	    ss.ss_family == AF_UNIX;
-}
-
-/* Read and drop what is left of a request's input, up to DRAIN_MAX bytes
- * (a body we refused unread, say). 1 if its end was reached cleanly. */
-#define DRAIN_MAX (1024 * 1024)
-
-static int
-drain_input(FCGX_Stream *in)
-{
-	char scratch[4096];
-	size_t total = 0;
-
-	for (;;) {
-		int n = FCGX_GetStr(scratch, (int)sizeof(scratch), in);
-
-		if (n <= 0)
-			return FCGX_GetError(in) == 0 && FCGX_HasSeenEOF(in);
-		total += (size_t)n;
-		if (total > DRAIN_MAX)
-			return 0;
-	}
-}
-
-/* How long a worker waits for the next request on a kept connection. */
-#define KEPT_IDLE_MS 100
-
-/* After a request on a connection the web server keeps open (nginx
- * fastcgi_keep_conn on), wait for the next request on it only briefly. A
- * single-threaded worker parked on an idle kept connection serves no one
- * else; with more kept connections than workers, new requests would wait
- * in the backlog for ever (PERF-NOTES.md "starvation"). nginx drops a
- * cached connection its upstream closed, and retries a request that met
- * one, so closing an idle one loses nothing. */
-static void
-release_idle_kept(FCGX_Request *req, int plain_close)
-{
-	struct pollfd p;
-	int n;
-
-	if (req->ipcFd < 0)
-		return;  /* not kept: already closed */
-	p.fd = req->ipcFd;
-	p.events = POLLIN;
-	p.revents = 0;
-	do {
-		n = poll(&p, 1, KEPT_IDLE_MS);
-	} while (n < 0 && errno == EINTR && !stop_requested);
-	if (n > 0 && !(p.revents & (POLLHUP | POLLERR)) && !stop_requested)
-		return;  /* the next request is already there */
-	if (plain_close)
-		FCGX_Detach(req);
-	FCGX_Free(req, 1);
-}
-
-/* Serve FastCGI requests on fd until told to stop. */
-static int
-worker_loop(const struct config *cfg, int fd)
-{
-	/* libfcgi ends each connection with a shutdown-and-drain handshake
-	 * that makes the worker wait for the web server to close. On a unix
-	 * socket whose request was read to its end a plain close is safe
-	 * and much cheaper (PERF-NOTES.md); TCP keeps the handshake. */
-	const int plain_close = is_unix_socket(fd);
-	sigset_t stop_signals, saved;
-	FCGX_Request req;
-	struct endpoint ep;
-	struct tok_error e;
-	struct buf out;
-
-	if (FCGX_Init() != 0 ||
-	    FCGX_InitRequest(&req, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_err("cannot initialise libfcgi");
-		return 1;
-	}
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGINT);
-	endpoint_init(&ep, cfg);
-	/* After the fork: each worker has its own curl handle, so its
-	 * connection to Ably is kept across the requests it serves. */
-	if (cfg->mode == MODE_TOKEN &&
-	    ably_rest_new(cfg, &ep.rest, &e) != TOK_OK) {
-		log_err("%s", e.message);
-		return 1;
-	}
-	buf_init(&out, OUT_MAX);
-	while (!stop_requested) {
-		struct fcgi_ctx ctx = { &req };
-		struct req_source src = { fcgi_param, fcgi_read, &ctx };
-
-		if (FCGX_Accept_r(&req) < 0) {
-			if (stop_requested || errno == EINTR)
-				continue;
-			log_err("accept failed: %s", strerror(errno));
-			break;
-		}
-		/* SIGTERM waits while a request is served: interrupting a
-		 * read of its body would cut it short. It takes effect at the
-		 * next accept (or read of a kept connection). */
-		sigprocmask(SIG_BLOCK, &stop_signals, &saved);
-		buf_reset(&out);
-		endpoint_handle(&ep, &src, &out);
-		if (FCGX_PutStr(out.data, (int)out.len, req.out) < 0)
-			log_warn("the web server went away before the answer");
-		/* Read the request to its end (for a GET the EOF record is
-		 * already buffered: no extra syscall). Only then may the
-		 * connection be kept for the next request, or closed without
-		 * libfcgi's drain handshake (unix sockets only). */
-		if (!drain_input(req.in))
-			req.keepConnection = 0;
-		else if (plain_close)
-			FCGX_Detach(&req);
-		FCGX_Finish_r(&req);
-		sigprocmask(SIG_SETMASK, &saved, NULL);
-		release_idle_kept(&req, plain_close);
-	}
-	buf_free(&out);
-	ably_rest_free(ep.rest);
-	FCGX_Free(&req, 0);
-	return stop_requested ? 0 : 1;
 }
 
 static int
@@ -515,7 +365,7 @@ spawn_worker(const struct config *cfg, int fd)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		int rc = worker_loop(cfg, fd);
+		int rc = worker_run(cfg, fd, &stop_requested);
 
 		/* The config (and the key in it) is freed by the exit path
 		 * of the parent's copy; wipe this process's copy too. */
@@ -736,7 +586,7 @@ main(int argc, char **argv)
 		if (fd < 0)
 			fd = 0;
 		rc = workers > 0 ? supervise(&cfg, fd, (int)workers) :
-		    worker_loop(&cfg, fd);
+		    worker_run(&cfg, fd, &stop_requested);
 	}
 	config_free(&cfg);
 	return rc;

@@ -234,7 +234,11 @@ export async function runWrk({
   };
 }
 
-/** The binary's worker processes (children of the supervisor) with RSS and open descriptors. */
+/**
+ * The binary's worker processes (children of the supervisor) with RSS, open
+ * descriptors other than sockets (fds), and sockets: the listening one plus the
+ * FastCGI connections nginx keeps open, whose number follows the load.
+ */
 export function workerStats(parentPid) {
   let pids = [];
   try {
@@ -245,12 +249,17 @@ export function workerStats(parentPid) {
   return pids.sort((a, b) => a - b).map((pid) => {
     let rssKb = null;
     let fds = null;
+    let sockets = null;
     try {
       const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
       rssKb = m ? Number(m[1]) : null;
-      fds = fs.readdirSync(`/proc/${pid}/fd`).length;
+      const links = fs.readdirSync(`/proc/${pid}/fd`).map((fd) => {
+        try { return fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; }
+      });
+      sockets = links.filter((l) => l.startsWith('socket:')).length;
+      fds = links.length - sockets;
     } catch { /* gone */ }
-    return { pid, rssKb, fds };
+    return { pid, rssKb, fds, sockets };
   });
 }
 
@@ -262,7 +271,10 @@ export async function settle(ms = 300) {
 /**
  * The soak of one stack: a warm-up share of the requests, a sample of each
  * worker, the rest, another sample. Returns {warm, main, before, after,
- * growthKb: [...], fdsFlat, samePids}.
+ * growthKb: [...], fdsFlat, samePids}. fdsFlat: the same descriptors other
+ * than sockets, and no more sockets than the load can keep open (the
+ * listening one, and at most one kept connection per request in flight per
+ * nginx worker), so a leaked descriptor of either kind shows.
  */
 export async function soak({ stack, mode, requests, warmup = Math.round(requests / 10), variants, connections = 8 }) {
   const parent = stack.procs.binary.pid;
@@ -278,6 +290,7 @@ export async function soak({ stack, mode, requests, warmup = Math.round(requests
   const byPid = new Map(before.map((w) => [w.pid, w]));
   const growthKb = after.map((w) => (byPid.has(w.pid) ? w.rssKb - byPid.get(w.pid).rssKb : null));
   const samePids = after.length === before.length && after.every((w) => byPid.has(w.pid));
-  const fdsFlat = samePids && after.every((w) => w.fds === byPid.get(w.pid).fds);
+  const socketsMax = 1 + 2 * connections;
+  const fdsFlat = samePids && after.every((w) => w.fds === byPid.get(w.pid).fds && w.sockets <= socketsMax);
   return { warm, main, before, after, growthKb, samePids, fdsFlat };
 }

@@ -278,6 +278,7 @@ function configText(settings) {
  *   opts.binArgs  arguments instead of --config/--listen/--workers (array, or fn(stack))
  *   opts.configMode file mode of the config file (default 0600)
  *   opts.workers  default 2
+ *   opts.launcher a command that execs the binary, e.g. ['prlimit', '--nofile=90', '--']
  *   opts.emulator true (default) | false
  */
 export async function startStack(opts = {}) {
@@ -375,7 +376,10 @@ class Stack {
     const binArgs = typeof opts.binArgs === 'function' ? opts.binArgs(this)
       : opts.binArgs || ['--config', this.configPath, '--listen', `unix:${this.sockPath}`,
         '--workers', String(opts.workers || 2)];
-    this.procs.binary = new Proc('ably-token', binaryPath, binArgs, { cwd: this.dir, env });
+    const launcher = opts.launcher || [];
+    this.procs.binary = launcher.length
+      ? new Proc('ably-token', launcher[0], [...launcher.slice(1), binaryPath, ...binArgs], { cwd: this.dir, env })
+      : new Proc('ably-token', binaryPath, binArgs, { cwd: this.dir, env });
     await waitFor('ably-token socket', this.procs.binary,
       () => fs.existsSync(this.sockPath) && canConnect({ path: this.sockPath }));
 
