@@ -88,13 +88,23 @@ buf_adds(struct buf *b, const char *s)
 enum tok_err
 buf_printf(struct buf *b, const char *fmt, ...)
 {
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
 	va_list ap;
 	int n;
 	enum tok_err rc;
 
+	/* Format straight into the free space; a second pass only when it
+	 * does not fit (formatting is most of what this costs). */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (size_t)n < room && (size_t)n <= b->max &&
+	    b->len <= b->max - (size_t)n) {
+		b->len += (size_t)n;
+		return TOK_OK;
+	}
+	if (room > 0)
+		b->data[b->len] = '\0';  /* undo a partial or refused write */
 	if (n < 0)
 		return TOK_EINTERNAL;
 	rc = buf_reserve(b, (size_t)n);
@@ -105,6 +115,23 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 	b->len += (size_t)n;
 	return TOK_OK;
+}
+
+enum tok_err
+buf_add_ll(struct buf *b, long long v)
+{
+	char digits[24], *p = digits + sizeof(digits);
+	/* Negate in unsigned arithmetic: -LLONG_MIN overflows a long long. */
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v :
+	    (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	return buf_add(b, p, (size_t)(digits + sizeof(digits) - p));
 }
 
 char *

@@ -27,6 +27,9 @@ enum tok_err buf_add(struct buf *b, const void *p, size_t n)
 	__attribute__((warn_unused_result));
 enum tok_err buf_adds(struct buf *b, const char *s)
 	__attribute__((warn_unused_result));
+/* v in decimal, as printf's %lld writes it (without printf's cost). */
+enum tok_err buf_add_ll(struct buf *b, long long v)
+	__attribute__((warn_unused_result));
 enum tok_err buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), warn_unused_result));
 

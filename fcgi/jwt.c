@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "buf.h"
 #include "crypto.h"
+#include "json_out.h"
 
 /* Append base64url(s) to out. */
 static enum tok_err
@@ -26,51 +25,45 @@ add_b64url(struct buf *out, const void *s, size_t n)
 	return rc;
 }
 
-/* Append base64url(JSON text of obj) to out; consumes obj. */
+/* Append base64url of the JSON text in part to out. */
 static enum tok_err
-add_json_part(struct buf *out, struct json_object *obj)
+add_json_part(struct buf *out, enum tok_err rc, const struct buf *part)
 {
-	const char *s;
-	enum tok_err rc = TOK_ENOMEM;
+	return rc == TOK_OK ? add_b64url(out, part->data, part->len) : rc;
+}
 
-	if (obj == NULL)
-		return TOK_ENOMEM;
-	s = json_object_to_json_string_ext(obj,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (s != NULL)
-		rc = add_b64url(out, s, strlen(s));
-	json_object_put(obj);
+/* Append ,"name": (no comma when first). */
+static enum tok_err
+add_name(struct buf *b, const char *name, int first)
+{
+	enum tok_err rc = first ? TOK_OK : buf_add(b, ",", 1);
+
+	if (rc == TOK_OK)
+		rc = json_out_string(b, name, strlen(name));
+	if (rc == TOK_OK)
+		rc = buf_add(b, ":", 1);
 	return rc;
 }
 
-static int
-add(struct json_object *obj, const char *key, struct json_object *value)
+static enum tok_err
+add_string_member(struct buf *b, const char *name, const char *value)
 {
-	if (value == NULL)
-		return -1;
-	if (json_object_object_add(obj, key, value) != 0) {
-		json_object_put(value);
-		return -1;
-	}
-	return 0;
+	enum tok_err rc = add_name(b, name, 0);
+
+	return rc == TOK_OK ? json_out_string(b, value, strlen(value)) : rc;
 }
 
-static struct json_object *
-header_json(const struct ably_key *k)
+/* The JOSE header, in ably-js's member order. */
+static enum tok_err
+header_text(struct buf *b, const struct ably_key *k)
 {
-	struct json_object *h = json_object_new_object();
-	int bad = 0;
+	enum tok_err rc = buf_adds(b, "{\"typ\":\"JWT\",\"alg\":\"HS256\"");
 
-	if (h == NULL)
-		return NULL;
-	bad |= add(h, "typ", json_object_new_string("JWT"));
-	bad |= add(h, "alg", json_object_new_string("HS256"));
-	bad |= add(h, "kid", json_object_new_string(k->name));
-	if (bad) {
-		json_object_put(h);
-		return NULL;
-	}
-	return h;
+	if (rc == TOK_OK)
+		rc = add_string_member(b, "kid", k->name);
+	if (rc == TOK_OK)
+		rc = buf_add(b, "}", 1);
+	return rc;
 }
 
 /* 1 if the extra claims are the documented kinds, each once. */
@@ -113,41 +106,44 @@ extras_ok(const struct jwt_claims *c)
 	return 1;
 }
 
-static struct json_object *
-claims_json(const struct jwt_claims *c)
+/* The claims, in ably-js's member order; written directly (json_out.h):
+ * a json-c document cost more than the signature. Extra numeric claims
+ * keep their text as given (extras_ok checked it is a plain decimal). */
+static enum tok_err
+claims_text(struct buf *b, const struct jwt_claims *c)
 {
-	struct json_object *o = json_object_new_object();
-	int bad = 0;
+	enum tok_err rc = buf_add(b, "{", 1);
 	size_t i;
 
-	if (o == NULL)
-		return NULL;
-	bad |= add(o, "iat", json_object_new_int64(c->iat));
-	bad |= add(o, "exp", json_object_new_int64(c->exp));
-	if (c->capability != NULL)
-		bad |= add(o, "x-ably-capability",
-		    json_object_new_string(c->capability));
-	if (c->client_id != NULL)
-		bad |= add(o, "x-ably-clientId",
-		    json_object_new_string(c->client_id));
-	if (c->revocation_key != NULL)
-		bad |= add(o, "x-ably-revocation-key",
-		    json_object_new_string(c->revocation_key));
-	for (i = 0; i < c->n_extra && !bad; i++) {
+	if (rc == TOK_OK)
+		rc = add_name(b, "iat", 1);
+	if (rc == TOK_OK)
+		rc = buf_add_ll(b, c->iat);
+	if (rc == TOK_OK)
+		rc = add_name(b, "exp", 0);
+	if (rc == TOK_OK)
+		rc = buf_add_ll(b, c->exp);
+	if (rc == TOK_OK && c->capability != NULL)
+		rc = add_string_member(b, "x-ably-capability", c->capability);
+	if (rc == TOK_OK && c->client_id != NULL)
+		rc = add_string_member(b, "x-ably-clientId", c->client_id);
+	if (rc == TOK_OK && c->revocation_key != NULL)
+		rc = add_string_member(b, "x-ably-revocation-key",
+		    c->revocation_key);
+	for (i = 0; rc == TOK_OK && i < c->n_extra; i++) {
 		const struct jwt_extra *x = &c->extra[i];
 
-		if (x->number)
-			bad |= add(o, x->name, json_object_new_double_s(
-			    strtod(x->value, NULL), x->value));
-		else
-			bad |= add(o, x->name,
-			    json_object_new_string(x->value));
+		if (x->number) {
+			rc = add_name(b, x->name, 0);
+			if (rc == TOK_OK)
+				rc = buf_adds(b, x->value);
+		} else {
+			rc = add_string_member(b, x->name, x->value);
+		}
 	}
-	if (bad) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
+	if (rc == TOK_OK)
+		rc = buf_add(b, "}", 1);
+	return rc;
 }
 
 enum tok_err
@@ -155,7 +151,7 @@ jwt_sign(const struct ably_key *k, const struct jwt_claims *c, char **out,
          struct tok_error *e)
 {
 	unsigned char mac[CRYPTO_MAC_LEN];
-	struct buf jwt;
+	struct buf jwt, part;
 	enum tok_err rc;
 
 	*out = NULL;
@@ -167,11 +163,14 @@ jwt_sign(const struct ably_key *k, const struct jwt_claims *c, char **out,
 		    "JWT extra claims must be ably.channel.* strings or "
 		    "ably.limits.publish.perAttachment.maxRate.* numbers");
 	buf_init(&jwt, 64 * 1024);
-	rc = add_json_part(&jwt, header_json(k));
+	buf_init(&part, 64 * 1024);
+	rc = add_json_part(&jwt, header_text(&part, k), &part);
 	if (rc == TOK_OK)
 		rc = buf_add(&jwt, ".", 1);
+	buf_reset(&part);
 	if (rc == TOK_OK)
-		rc = add_json_part(&jwt, claims_json(c));
+		rc = add_json_part(&jwt, claims_text(&part, c), &part);
+	buf_free(&part);
 	if (rc == TOK_OK)
 		rc = key_sign(k, jwt.data, jwt.len, mac);
 	if (rc == TOK_OK)

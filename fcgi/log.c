@@ -11,6 +11,13 @@ static enum log_level current = LOGL_INFO;
 static char request_id[32];
 static long cached_pid;
 
+/* Held info/debug lines (log_hold). At most PIPE_BUF bytes, so that one
+ * write of them is atomic on a pipe: lines of different workers never
+ * interleave. */
+static char held[4096];
+static size_t held_len;
+static int holding;
+
 static const char *const names[LOGL__MAX] = {
 	[LOGL_ERROR] = "error",
 	[LOGL_WARN] = "warn",
@@ -85,7 +92,31 @@ vlog(enum log_level l, const char *fmt, va_list ap)
 	if ((size_t)n > sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
+	if (holding && l >= LOGL_INFO) {
+		if (held_len + (size_t)n > sizeof(held))
+			log_flush();
+		memcpy(held + held_len, line, (size_t)n);
+		held_len += (size_t)n;
+		return;
+	}
+	log_flush();  /* what came before goes first */
 	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+void
+log_hold(int on)
+{
+	if (!on)
+		log_flush();
+	holding = on;
+}
+
+void
+log_flush(void)
+{
+	if (held_len > 0)
+		(void)!write(STDERR_FILENO, held, held_len);
+	held_len = 0;
 }
 
 #define LOG_FN(fn, level)                 \

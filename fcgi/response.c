@@ -32,18 +32,37 @@ add_head(struct buf *out, int status, const char *content_type,
 {
 	enum tok_err rc;
 
-	rc = buf_printf(out, "Status: %d %s\r\n", status, reason(status));
-	if (rc == TOK_OK && content_type != NULL)
-		rc = buf_printf(out, "Content-Type: %s\r\n", content_type);
+	/* Plain appends: this runs on every answer, and printf-style
+	 * formatting cost more than the rest of building it. */
+	rc = buf_adds(out, "Status: ");
+	if (rc == TOK_OK)
+		rc = buf_add_ll(out, status);
+	if (rc == TOK_OK)
+		rc = buf_add(out, " ", 1);
+	if (rc == TOK_OK)
+		rc = buf_adds(out, reason(status));
+	if (rc == TOK_OK)
+		rc = buf_add(out, "\r\n", 2);
+	if (rc == TOK_OK && content_type != NULL) {
+		rc = buf_adds(out, "Content-Type: ");
+		if (rc == TOK_OK)
+			rc = buf_adds(out, content_type);
+		if (rc == TOK_OK)
+			rc = buf_add(out, "\r\n", 2);
+	}
 	if (rc == TOK_OK)
 		rc = buf_adds(out, "Cache-Control: no-store\r\n");
 	if (rc == TOK_OK && cors != NULL && cors->vary)
 		rc = buf_adds(out, "Vary: Origin\r\n");
-	if (rc == TOK_OK && cors != NULL && cors->allow_origin != NULL)
-		rc = buf_printf(out, "Access-Control-Allow-Origin: %s\r\n"
-		    "Access-Control-Allow-Credentials: true\r\n"
-		    "Access-Control-Expose-Headers: X-Ably-ErrorCode, "
-		    "X-Ably-ErrorMessage\r\n", cors->allow_origin);
+	if (rc == TOK_OK && cors != NULL && cors->allow_origin != NULL) {
+		rc = buf_adds(out, "Access-Control-Allow-Origin: ");
+		if (rc == TOK_OK)
+			rc = buf_adds(out, cors->allow_origin);
+		if (rc == TOK_OK)
+			rc = buf_adds(out, "\r\nAccess-Control-Allow-Credentials: "
+			    "true\r\nAccess-Control-Expose-Headers: "
+			    "X-Ably-ErrorCode, X-Ably-ErrorMessage\r\n");
+	}
 	return rc;
 }
 
@@ -54,7 +73,11 @@ resp_ok(struct buf *out, const char *content_type, const char *body,
 	enum tok_err rc = add_head(out, 200, content_type, cors);
 
 	if (rc == TOK_OK)
-		rc = buf_printf(out, "Content-Length: %zu\r\n\r\n", len);
+		rc = buf_adds(out, "Content-Length: ");
+	if (rc == TOK_OK)
+		rc = buf_add_ll(out, (long long)len);
+	if (rc == TOK_OK)
+		rc = buf_add(out, "\r\n\r\n", 4);
 	if (rc == TOK_OK)
 		rc = buf_add(out, body, len);
 	return rc;

@@ -3,9 +3,8 @@
 
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "crypto.h"
+#include "json_out.h"
 
 enum tok_err
 tr_sign_text(const char *key_name, const struct token_params *p,
@@ -14,14 +13,29 @@ tr_sign_text(const char *key_name, const struct token_params *p,
 	enum tok_err rc;
 
 	/* ttl 0 means "absent", as in ably-js where 0 is falsy. */
-	rc = buf_printf(out, "%s\n", key_name);
-	if (rc == TOK_OK && p->ttl > 0)
-		rc = buf_printf(out, "%lld", p->ttl);
+	rc = buf_adds(out, key_name);
 	if (rc == TOK_OK)
-		rc = buf_printf(out, "\n%s\n%s\n%lld\n%s\n",
-		    p->capability ? p->capability : "",
-		    p->client_id ? p->client_id : "",
-		    p->timestamp, p->nonce ? p->nonce : "");
+		rc = buf_add(out, "\n", 1);
+	if (rc == TOK_OK && p->ttl > 0)
+		rc = buf_add_ll(out, p->ttl);
+	if (rc == TOK_OK)
+		rc = buf_add(out, "\n", 1);
+	if (rc == TOK_OK)
+		rc = buf_adds(out, p->capability ? p->capability : "");
+	if (rc == TOK_OK)
+		rc = buf_add(out, "\n", 1);
+	if (rc == TOK_OK)
+		rc = buf_adds(out, p->client_id ? p->client_id : "");
+	if (rc == TOK_OK)
+		rc = buf_add(out, "\n", 1);
+	if (rc == TOK_OK)
+		rc = buf_add_ll(out, p->timestamp);
+	if (rc == TOK_OK)
+		rc = buf_add(out, "\n", 1);
+	if (rc == TOK_OK)
+		rc = buf_adds(out, p->nonce ? p->nonce : "");
+	if (rc == TOK_OK)
+		rc = buf_add(out, "\n", 1);
 	return rc;
 }
 
@@ -46,55 +60,61 @@ out:
 	return rc;
 }
 
-/* Add key: value to obj, taking ownership of value. */
-static int
-add(struct json_object *obj, const char *key, struct json_object *value)
-{
-	if (value == NULL)
-		return -1;
-	if (json_object_object_add(obj, key, value) != 0) {
-		json_object_put(value);
-		return -1;
-	}
-	return 0;
-}
-
 enum tok_err
 tr_build(const struct ably_key *k, const struct token_params *p, char **json,
          struct tok_error *e)
 {
-	struct json_object *obj;
+	struct buf b;
 	char mac[45];
-	const char *s;
-	int bad = 0;
 	enum tok_err rc;
 
 	*json = NULL;
 	rc = tr_mac(k, p, mac);
 	if (rc != TOK_OK)
 		return tok_fail(e, rc, 0, "could not sign the TokenRequest");
-	obj = json_object_new_object();
-	if (obj == NULL)
-		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
-	bad |= add(obj, "keyName", json_object_new_string(k->name));
-	if (p->ttl > 0)
-		bad |= add(obj, "ttl", json_object_new_int64(p->ttl));
-	if (p->capability != NULL)
-		bad |= add(obj, "capability",
-		    json_object_new_string(p->capability));
-	if (p->client_id != NULL)
-		bad |= add(obj, "clientId", json_object_new_string(p->client_id));
-	bad |= add(obj, "timestamp", json_object_new_int64(p->timestamp));
-	bad |= add(obj, "nonce", json_object_new_string(p->nonce));
-	bad |= add(obj, "mac", json_object_new_string(mac));
-	if (!bad) {
-		s = json_object_to_json_string_ext(obj,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-		if (s != NULL)
-			*json = strdup(s);
+	/* The fields in ably-js's order, absent ones left out; written
+	 * directly (json_out.h): a json-c document cost more than the mac. */
+	buf_init(&b, 1 << 20);
+	rc = buf_adds(&b, "{\"keyName\":");
+	if (rc == TOK_OK)
+		rc = json_out_string(&b, k->name, strlen(k->name));
+	if (rc == TOK_OK && p->ttl > 0) {
+		rc = buf_adds(&b, ",\"ttl\":");
+		if (rc == TOK_OK)
+			rc = buf_add_ll(&b, p->ttl);
 	}
-	json_object_put(obj);
+	if (rc == TOK_OK && p->capability != NULL) {
+		rc = buf_adds(&b, ",\"capability\":");
+		if (rc == TOK_OK)
+			rc = json_out_string(&b, p->capability,
+			    strlen(p->capability));
+	}
+	if (rc == TOK_OK && p->client_id != NULL) {
+		rc = buf_adds(&b, ",\"clientId\":");
+		if (rc == TOK_OK)
+			rc = json_out_string(&b, p->client_id,
+			    strlen(p->client_id));
+	}
+	if (rc == TOK_OK)
+		rc = buf_adds(&b, ",\"timestamp\":");
+	if (rc == TOK_OK)
+		rc = buf_add_ll(&b, p->timestamp);
+	if (rc == TOK_OK)
+		rc = buf_adds(&b, ",\"nonce\":");
+	if (rc == TOK_OK)
+		rc = json_out_string(&b, p->nonce ? p->nonce : "",
+		    p->nonce ? strlen(p->nonce) : 0);
+	if (rc == TOK_OK)
+		rc = buf_adds(&b, ",\"mac\":");
+	if (rc == TOK_OK)
+		rc = json_out_string(&b, mac, strlen(mac));
+	if (rc == TOK_OK)
+		rc = buf_add(&b, "}", 1);
+	if (rc == TOK_OK)
+		*json = buf_take(&b);
+	buf_free(&b);
 	if (*json == NULL)
-		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+		return tok_fail(e, rc == TOK_OK ? TOK_ENOMEM : rc, 0,
+		    "could not build the TokenRequest");
 	return TOK_OK;
 }

@@ -348,6 +348,7 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd)
 static void
 worker_close(struct worker *w)
 {
+	log_hold(0);
 	while (w->nconns > 0)
 		conn_close(w, w->conns[w->nconns - 1]);
 	free(w->conns);
@@ -377,8 +378,18 @@ worker_run(const struct config *cfg, int listen_fd, volatile sig_atomic_t *stop)
 		worker_close(&w);
 		return 1;
 	}
+	/* Request log lines go out once per batch of work (log.h). */
+	log_hold(1);
 	while (!*stop && !w.failed) {
-		int i, n = epoll_pwait(w.epfd, events, EVENTS_MAX, -1, &waiting);
+		/* Look without waiting first: only a worker about to sleep
+		 * writes out the lines it holds. */
+		int i, n = epoll_pwait(w.epfd, events, EVENTS_MAX, 0, &waiting);
+
+		if (n == 0) {
+			log_flush();
+			n = epoll_pwait(w.epfd, events, EVENTS_MAX, -1,
+			    &waiting);
+		}
 
 		if (n < 0) {
 			if (errno == EINTR)

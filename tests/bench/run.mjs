@@ -577,6 +577,7 @@ async function cell(st, conns, seconds, ctx) {
   const up = st.upstream ? ctx.upstreams[st.upstream] : null;
   const upBefore = up ? await up.stats() : null;
   const a = cpuTicks(st.pgids);
+  const ba = st.backendPgid ? cpuTicks([st.backendPgid]) : null;
   const ua = up ? cpuTicks([up.proc.pid]) : null;
   const ma = machineCpu();
   const t0 = process.hrtime.bigint();
@@ -585,6 +586,7 @@ async function cell(st, conns, seconds, ctx) {
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const mb = machineCpu();
   const b = cpuTicks(st.pgids);
+  const bb = st.backendPgid ? cpuTicks([st.backendPgid]) : null;
   const ub = up ? cpuTicks([up.proc.pid]) : null;
   const cpu = cpuDelta(a, b);
   const secs = r.duration_us / 1e6;
@@ -593,6 +595,7 @@ async function cell(st, conns, seconds, ctx) {
     error_detail: { connect: r.connect, read: r.read, write: r.write, status: r.status, timeout: r.timeout },
     p50_ms: r.p50_us / 1000, p90_ms: r.p90_us / 1000, p99_ms: r.p99_us / 1000, max_ms: r.max_us / 1000,
     cpu_s: cpu, cpu_us_per_req: r.requests ? (cpu * 1e6) / r.requests : NaN,
+    backend_cpu_us_per_req: ba && r.requests ? (cpuDelta(ba, bb) * 1e6) / r.requests : NaN,
     cpu_cores: cpu / secs,
     wrk_cores: r.wrk_ticks >= 0 ? r.wrk_ticks / CLK_TCK / wall : NaN,
     machine_busy_cores: (mb.busy - ma.busy) / wall,
@@ -711,6 +714,7 @@ function summarise(rounds, setups) {
         p99_ms: median(cells.map((x) => x.p99_ms)),
         max_ms: Math.max(...cells.map((x) => x.max_ms)),
         cpu_us_per_req: median(cells.map((x) => x.cpu_us_per_req)),
+        backend_cpu_us_per_req: median(cells.map((x) => x.backend_cpu_us_per_req)),
         upstream_cpu_us_per_req: median(cells.map((x) => x.upstream_cpu_us_per_req)),
         upstream_cpu_cores: median(cells.map((x) => x.upstream_cpu_cores)),
         upstream_new_connections: cells.map((x) => x.upstream_new_connections).filter((x) => x !== undefined),
@@ -806,7 +810,7 @@ function verdicts(rounds, sum, probe, mem, model, sign) {
 function table(setups, sum) {
   const lines = [];
   const hdr = `${pad('setup', 14)} ${lpad('conns', 5)} ${lpad('req/s', 8)} ${lpad('xnginx', 6)} ${lpad('xresp', 6)} ` +
-    `${lpad('p50 ms', 7)} ${lpad('p99 ms', 7)} ${lpad('CPU us/req', 10)} ${lpad('/core', 6)} ${lpad('upstr us', 8)} ${lpad('err', 4)} ` +
+    `${lpad('p50 ms', 7)} ${lpad('p99 ms', 7)} ${lpad('CPU us/req', 10)} ${lpad('backend', 7)} ${lpad('/core', 6)} ${lpad('upstr us', 8)} ${lpad('err', 4)} ` +
     `${lpad('RSS/wkr', 8)} ${lpad('uniq/wkr', 8)} ${lpad('other', 5)}`;
   lines.push(hdr, '-'.repeat(hdr.length));
   for (const s of setups) {
@@ -814,7 +818,7 @@ function table(setups, sum) {
       const x = sum[s.name][c];
       lines.push(`${pad(s.name, 14)} ${lpad(c, 5)} ${lpad(fmtK(x.rps), 8)} ${lpad(fmt(x.x_nginx_return, 2), 6)} ` +
         `${lpad(fmt(x.x_responder, 2), 6)} ${lpad(fmt(x.p50_ms, 2), 7)} ${lpad(fmt(x.p99_ms, 2), 7)} ` +
-        `${lpad(fmt(x.cpu_us_per_req, 1), 10)} ${lpad(fmtK(1e6 / x.cpu_us_per_req), 6)} ` +
+        `${lpad(fmt(x.cpu_us_per_req, 1), 10)} ${lpad(fmt(x.backend_cpu_us_per_req, 1), 7)} ${lpad(fmtK(1e6 / x.cpu_us_per_req), 6)} ` +
         `${lpad(fmt(x.upstream_cpu_us_per_req, 1), 8)} ${lpad(x.errors, 4)} ` +
         `${lpad(Number.isFinite(x.backend_rss_kb) ? (x.backend_rss_kb / 1024).toFixed(1) + 'M' : '-', 8)} ` +
         `${lpad(Number.isFinite(x.backend_private_dirty_kb) ? (x.backend_private_dirty_kb / 1024).toFixed(2) + 'M' : '-', 8)} ` +
@@ -993,14 +997,14 @@ function markdown(result, setups, sum) {
     `wrk -t${THREADS}, ${DURATION} s per cell, medians of ${ROUNDS} interleaved rounds, ${WORKERS} workers. ` +
     `Other work kept ${fmt(m.foreign_load_cores_median, 2)} of the ${m.host_cpus} cores busy meanwhile (median).`);
   L.push('');
-  L.push('| set-up | conns | req/s | × nginx return | × responder | p50 ms | p99 ms | server CPU µs/req | unique memory / worker |');
-  L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|');
+  L.push('| set-up | conns | req/s | × nginx return | × responder | p50 ms | p99 ms | server CPU µs/req | of which backend | unique memory / worker |');
+  L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const s of setups) {
     for (const c of CONNS) {
       const x = sum[s.name][c];
       const up = Number.isFinite(x.upstream_cpu_us_per_req) ? ` (+${fmt(x.upstream_cpu_us_per_req, 0)} upstream)` : '';
       L.push(`| ${s.label} | ${c} | ${fmtK(x.rps)} | ${fmt(x.x_nginx_return, 2)} | ${fmt(x.x_responder, 2)} | ` +
-        `${fmt(x.p50_ms, 2)} | ${fmt(x.p99_ms, 1)} | ${fmt(x.cpu_us_per_req, 0)}${up} | ${mb(x.backend_private_dirty_kb)} |`);
+        `${fmt(x.p50_ms, 2)} | ${fmt(x.p99_ms, 1)} | ${fmt(x.cpu_us_per_req, 0)}${up} | ${fmt(x.backend_cpu_us_per_req, 0)} | ${mb(x.backend_private_dirty_kb)} |`);
     }
   }
   if (result.sign) {
@@ -1046,6 +1050,7 @@ function report(result, setups, sum) {
   L.push('xnginx / xresp: throughput relative to nginx-return / responder at the same connection count, same round.');
   L.push('CPU us/req: utime+stime of nginx (master+workers) and the backend (all its processes, or the node process)');
   L.push('over the run, per request; /core: 1e6 / that, the req/s one fully used core would serve (robust to foreign load);');
+  L.push('backend: the part of CPU us/req spent in the backend alone (the FastCGI program, or the node process).');
   L.push('upstr us: the upstream\'s (emulator or stand-in) CPU per request in token mode, not counted in CPU us/req.');
   L.push('RSS/wkr, uniq/wkr: largest RSS and Private_Dirty (smaps_rollup) of one backend worker (or the node process) after its last run.');
   L.push('other: CPU cores busy with anything but the servers, the upstream and wrk during the cells (other people\'s runs).');

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -160,6 +162,44 @@ test_nonce(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* Nonces come from a pool drawn in one call; a child forked after the
+ * parent drew one must not hand out the parent's next nonce. */
+static void
+test_nonce_pool_not_shared_across_fork(void **state)
+{
+	char parent_next[CRYPTO_NONCE_LEN + 1], child_next[CRYPTO_NONCE_LEN + 1];
+	char seen[4][CRYPTO_NONCE_LEN + 1];
+	int fds[2], status, i, j;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(crypto_nonce(seen[0]), TOK_OK);  /* pool filled */
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int ok = crypto_nonce(child_next) == TOK_OK &&
+		    write(fds[1], child_next, sizeof(child_next)) ==
+		    (ssize_t)sizeof(child_next);
+		_exit(ok ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], child_next, sizeof(child_next)),
+	    (ssize_t)sizeof(child_next));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(crypto_nonce(parent_next), TOK_OK);
+	assert_string_not_equal(parent_next, child_next);
+	/* Consecutive nonces from the pool differ, across a refill too. */
+	for (i = 0; i < 600; i++) {
+		assert_int_equal(crypto_nonce(seen[i % 4]), TOK_OK);
+		for (j = 0; j < 4 && i >= 3; j++)
+			if (j != i % 4)
+				assert_string_not_equal(seen[j], seen[i % 4]);
+	}
+}
+
 static void
 test_equal_and_wipe(void **state)
 {
@@ -183,6 +223,7 @@ main(void)
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_b64url_decode_rejects),
 		cmocka_unit_test(test_nonce),
+		cmocka_unit_test(test_nonce_pool_not_shared_across_fork),
 		cmocka_unit_test(test_equal_and_wipe),
 	};
 
