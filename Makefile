@@ -7,10 +7,10 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
            -Wmissing-prototypes -Wwrite-strings
 CFLAGS  ?= -O2 -g
 # User CFLAGS never remove the warnings or the hardening.
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -D_FORTIFY_SOURCE=2 \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(CFLAGS) -D_FORTIFY_SOURCE=2 \
              -fstack-protector-strong -MMD -MP \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 PREFIX  ?= /usr/local
 
 BUILD   ?= build
@@ -47,11 +47,14 @@ test: deps
 	$(MAKE) all unit
 	@tests/run-all.sh $(BUILD)
 
-# The same suites against an ASan+UBSan build.
+# The same suites against an ASan+UBSan build, then ThreadSanitizer over the
+# tests whose workers run several threads (tests/run-tsan.sh).
 check: deps
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined" all unit
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    tests/run-all.sh build-asan
+	$(MAKE) BUILD=build-tsan CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" build-tsan/ably-token
+	@tests/run-tsan.sh build-tsan
 
 run: deps all
 	@scripts/run-demo.sh

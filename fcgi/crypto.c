@@ -28,6 +28,9 @@ crypto_hmac_sha256(const void *key, size_t keylen, const void *msg,
 struct crypto_hmac {
 	EVP_MAC *mac;
 	EVP_MAC_CTX *ctx;
+	/* The threads of a worker share the key's context: a signature
+	 * takes about a microsecond, so they seldom wait here. */
+	pthread_mutex_t lock;
 };
 
 struct crypto_hmac *
@@ -38,6 +41,7 @@ crypto_hmac_new(const void *key, size_t keylen)
 
 	if (h == NULL)
 		return NULL;
+	pthread_mutex_init(&h->lock, NULL);
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 	    (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
@@ -58,14 +62,16 @@ crypto_hmac_sign(struct crypto_hmac *h, const void *msg, size_t msglen,
                  unsigned char mac[CRYPTO_MAC_LEN])
 {
 	size_t len = 0;
+	int ok;
 
 	/* A NULL key re-initialises with the key given at creation. */
-	if (EVP_MAC_init(h->ctx, NULL, 0, NULL) != 1 ||
-	    EVP_MAC_update(h->ctx, msg, msglen) != 1 ||
-	    EVP_MAC_final(h->ctx, mac, &len, CRYPTO_MAC_LEN) != 1 ||
-	    len != CRYPTO_MAC_LEN)
-		return TOK_EINTERNAL;
-	return TOK_OK;
+	pthread_mutex_lock(&h->lock);
+	ok = EVP_MAC_init(h->ctx, NULL, 0, NULL) == 1 &&
+	    EVP_MAC_update(h->ctx, msg, msglen) == 1 &&
+	    EVP_MAC_final(h->ctx, mac, &len, CRYPTO_MAC_LEN) == 1 &&
+	    len == CRYPTO_MAC_LEN;
+	pthread_mutex_unlock(&h->lock);
+	return ok ? TOK_OK : TOK_EINTERNAL;
 }
 
 void
@@ -76,6 +82,7 @@ crypto_hmac_free(struct crypto_hmac *h)
 	/* Freeing the context wipes the key schedule it holds. */
 	EVP_MAC_CTX_free(h->ctx);
 	EVP_MAC_free(h->mac);
+	pthread_mutex_destroy(&h->lock);
 	OPENSSL_free(h);
 }
 
@@ -159,9 +166,9 @@ crypto_random(void *p, size_t n)
  * RAND_bytes per 256 nonces instead of one each (its per-call cost is far
  * above its per-byte cost). Bytes are used once and wiped as they go; a
  * forked child forgets its parent's pool (pthread_atfork), so two
- * processes never hand out the same nonce. */
-static unsigned char nonce_pool[4096];
-static size_t nonce_pool_pos = sizeof(nonce_pool);
+ * processes never hand out the same nonce; each thread has its own. */
+static __thread unsigned char nonce_pool[4096];
+static __thread size_t nonce_pool_pos = sizeof(nonce_pool);
 static pthread_once_t nonce_pool_once = PTHREAD_ONCE_INIT;
 
 static void

@@ -20,8 +20,9 @@ enum tok_err crypto_hmac_sha256(const void *key, size_t keylen,
 
 /* A reusable HMAC-SHA256 keyed once: the key schedule and the algorithm
  * lookup are done at crypto_hmac_new(), not per signature (OpenSSL 3's
- * one-shot HMAC() fetches the algorithm every call). Not thread-safe: one
- * per process or thread. crypto_hmac_free(NULL) does nothing. */
+ * one-shot HMAC() fetches the algorithm every call). Threads may share
+ * one (a lock serialises signatures). crypto_hmac_free(NULL) does
+ * nothing. */
 struct crypto_hmac;
 struct crypto_hmac *crypto_hmac_new(const void *key, size_t keylen);
 enum tok_err crypto_hmac_sign(struct crypto_hmac *h, const void *msg,

@@ -1,6 +1,7 @@
 /* endpoint: one request -> one answer. */
 #include "endpoint.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,7 @@ endpoint_handle(struct endpoint *ep, const struct req_source *src,
 
 	ep->requests++;
 	(void)snprintf(rid, sizeof(rid), "%ld-%llu", ep->pid,
+	    ep->shared_seq ? atomic_fetch_add(ep->shared_seq, 1) + 1 :
 	    ++ep->seq);
 	log_set_request_id(rid);
 	rc = req_parse(&r, src, c->max_body, &e);

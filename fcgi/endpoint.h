@@ -19,7 +19,9 @@ struct endpoint {
 	time_t started;
 	unsigned long requests;
 	unsigned long errors;
-	unsigned long long seq;  /* request ids within this process */
+	unsigned long long seq;  /* request ids within this process... */
+	/* ...or, when the threads of a process share one count, that */
+	_Atomic unsigned long long *shared_seq;
 	long pid;                /* this process, read once (after fork) */
 	struct ably_rest *rest;  /* token mode: this worker's client, borrowed */
 };

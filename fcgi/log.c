@@ -1,5 +1,5 @@
-/* log: stderr logging. The level and request id are this module's only
- * state (set at start-up and per request by the single-threaded worker). */
+/* log: stderr logging. The level (set at start-up), and per thread the
+ * request id and the held lines, are this module's only state. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -8,15 +8,15 @@
 #include <unistd.h>
 
 static enum log_level current = LOGL_INFO;
-static char request_id[32];
+static __thread char request_id[32];
 static long cached_pid;
 
 /* Held info/debug lines (log_hold). At most PIPE_BUF bytes, so that one
  * write of them is atomic on a pipe: lines of different workers never
  * interleave. */
-static char held[4096];
-static size_t held_len;
-static int holding;
+static __thread char held[4096];
+static __thread size_t held_len;
+static __thread int holding;
 
 static const char *const names[LOGL__MAX] = {
 	[LOGL_ERROR] = "error",

@@ -22,14 +22,15 @@ int log_enabled(enum log_level l);
  * each process after a fork: a per-line getpid() is a syscall. */
 void log_set_pid(long pid);
 
-/* The id printed with each line until changed; NULL clears it. Copied. */
+/* The id printed with this thread's lines until changed; NULL clears it.
+ * Copied. */
 void log_set_request_id(const char *rid);
 
-/* Hold info and debug lines in memory (up to 4 KiB) until log_flush(),
- * so that a busy worker writes them once per batch of requests rather
- * than once each; warnings and errors are written at once, after what is
- * held. Whoever turns it on calls log_flush() before waiting for work and
- * before exiting: a crash loses what is held. */
+/* Hold this thread's info and debug lines in memory (up to 4 KiB) until
+ * log_flush(), so that a busy worker writes them once per batch of
+ * requests rather than once each; warnings and errors are written at once,
+ * after what is held. Whoever turns it on calls log_flush() before waiting
+ * for work and before exiting: a crash loses what is held. */
 void log_hold(int on);
 void log_flush(void);
 

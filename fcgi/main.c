@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,15 @@
 
 #define VERSION "0.1.0"
 #define MAX_WORKERS 256
+#define MAX_THREADS 256
+/* Threads per worker unless --threads says: in token mode a request waits
+ * for Ably's answer, and a thread waiting holds up only its own request. */
+#define TOKEN_MODE_THREADS 8
 #define OUT_MAX (256 * 1024)
 
-static volatile sig_atomic_t stop_requested;
+/* Set by SIGTERM/SIGINT in whichever thread takes it, read by all: an
+ * atomic (lock-free, so safe in a handler), not just volatile. */
+static atomic_int stop_requested;
 
 static void
 on_stop(int sig)
@@ -70,7 +77,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: ably-token [--config FILE] [--listen unix:PATH|HOST:PORT]\n"
-"                  [--workers N] [--socket-mode MODE] [--socket-owner U[:G]]\n"
+"                  [--workers N] [--threads N] [--socket-mode MODE]\n"
+"                  [--socket-owner U[:G]]\n"
 "       ably-token sign|jwt [options]   (see ably-token sign --help)\n"
 "       ably-token --check-config | --help | --version\n"
 "\n"
@@ -89,6 +97,9 @@ usage(FILE *f)
 "  --config FILE        settings file (default: $ABLY_TOKEN_CONF, else\n"
 "                       built-in defaults); see conf/ably-token.conf\n"
 "  --workers N          worker processes (default 2 with --listen)\n"
+"  --threads N          threads per worker, sharing its connections\n"
+"                       (default 8 in token mode, where each request\n"
+"                       waits for Ably; 1 otherwise)\n"
 "  --socket-mode MODE   octal mode of a unix socket (default 0660)\n"
 "  --socket-owner U[:G] owner (and group) of a unix socket\n"
 "  --check-config       load and validate the settings, then exit\n"
@@ -360,12 +371,12 @@ fail:
 }
 
 static pid_t
-spawn_worker(const struct config *cfg, int fd)
+spawn_worker(const struct config *cfg, int fd, int threads)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		int rc = worker_run(cfg, fd, &stop_requested);
+		int rc = worker_run(cfg, fd, threads, &stop_requested);
 
 		/* The config (and the key in it) is freed by the exit path
 		 * of the parent's copy; wipe this process's copy too. */
@@ -379,19 +390,19 @@ spawn_worker(const struct config *cfg, int fd)
 
 /* Pre-fork n workers on fd, keep n running, stop them on SIGTERM. */
 static int
-supervise(const struct config *cfg, int fd, int n)
+supervise(const struct config *cfg, int fd, int n, int threads)
 {
 	pid_t pids[MAX_WORKERS];
 	time_t born[MAX_WORKERS];
 	int i, alive = 0;
 
 	for (i = 0; i < n; i++) {
-		pids[i] = spawn_worker(cfg, fd);
+		pids[i] = spawn_worker(cfg, fd, threads);
 		born[i] = time(NULL);
 		alive += pids[i] > 0;
 	}
-	log_info("serving with %d workers (mode %s)", n,
-	    config_mode_name(cfg->mode));
+	log_info("serving with %d workers of %d thread%s (mode %s)", n,
+	    threads, threads == 1 ? "" : "s", config_mode_name(cfg->mode));
 	while (!stop_requested) {
 		int status;
 		pid_t pid = waitpid(-1, &status, 0);
@@ -418,7 +429,7 @@ supervise(const struct config *cfg, int fd, int n)
 		/* A worker that dies at once would otherwise spin. */
 		if (time(NULL) - born[i] < 1)
 			sleep(1);
-		pids[i] = spawn_worker(cfg, fd);
+		pids[i] = spawn_worker(cfg, fd, threads);
 		born[i] = time(NULL);
 		alive += pids[i] > 0;
 	}
@@ -453,12 +464,13 @@ systemd_socket(void)
 int
 main(int argc, char **argv)
 {
-	enum { O_CONFIG = 1, O_LISTEN, O_WORKERS, O_SOCKET_MODE,
+	enum { O_CONFIG = 1, O_LISTEN, O_WORKERS, O_THREADS, O_SOCKET_MODE,
 	    O_SOCKET_OWNER, O_CHECK, O_INSECURE, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "workers", required_argument, NULL, O_WORKERS },
+		{ "threads", required_argument, NULL, O_THREADS },
 		{ "socket-mode", required_argument, NULL, O_SOCKET_MODE },
 		{ "socket-owner", required_argument, NULL, O_SOCKET_OWNER },
 		{ "check-config", no_argument, NULL, O_CHECK },
@@ -469,7 +481,7 @@ main(int argc, char **argv)
 	};
 	const char *config_path = getenv("ABLY_TOKEN_CONF");
 	const char *listen_spec = NULL, *owner = NULL;
-	long workers = 0;
+	long workers = 0, threads = 0;
 	mode_t mode = 0660;
 	struct config cfg;
 	char err[512], *end;
@@ -490,6 +502,14 @@ main(int argc, char **argv)
 			if (*end != '\0' || workers < 1 || workers > MAX_WORKERS) {
 				fprintf(stderr, "ably-token: --workers: expected "
 				    "1..%d\n", MAX_WORKERS);
+				return 2;
+			}
+			break;
+		case O_THREADS:
+			threads = strtol(optarg, &end, 10);
+			if (*end != '\0' || threads < 1 || threads > MAX_THREADS) {
+				fprintf(stderr, "ably-token: --threads: expected "
+				    "1..%d\n", MAX_THREADS);
 				return 2;
 			}
 			break;
@@ -568,6 +588,8 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	if (threads == 0)
+		threads = cfg.mode == MODE_TOKEN ? TOKEN_MODE_THREADS : 1;
 	install_signals();
 	if (is_cgi) {
 		rc = serve_cgi(&cfg);
@@ -577,7 +599,8 @@ main(int argc, char **argv)
 			config_free(&cfg);
 			return 2;
 		}
-		rc = supervise(&cfg, fd, workers ? (int)workers : 2);
+		rc = supervise(&cfg, fd, workers ? (int)workers : 2,
+		    (int)threads);
 		close(fd);
 		if (strncmp(listen_spec, "unix:", 5) == 0)
 			unlink(listen_spec + 5);
@@ -585,8 +608,9 @@ main(int argc, char **argv)
 		/* Socket from mod_fcgid/spawn-fcgi (fd 0) or systemd (fd 3). */
 		if (fd < 0)
 			fd = 0;
-		rc = workers > 0 ? supervise(&cfg, fd, (int)workers) :
-		    worker_run(&cfg, fd, &stop_requested);
+		rc = workers > 0 ? supervise(&cfg, fd, (int)workers,
+		    (int)threads) :
+		    worker_run(&cfg, fd, (int)threads, &stop_requested);
 	}
 	config_free(&cfg);
 	return rc;

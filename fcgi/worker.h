@@ -1,24 +1,26 @@
 /* worker: one worker process's FastCGI loop.
  *
  * An epoll loop over the listening socket and every connection the web
- * server keeps open (nginx fastcgi_keep_conn), serving one request at a
- * time with libfcgi. A worker never blocks on an idle kept connection, so
- * however many connections nginx keeps, no request waits for a worker that
- * is parked on someone else's (the starvation trap of PERF-NOTES.md).
+ * server keeps open (nginx fastcgi_keep_conn), run by one or more threads,
+ * each serving one request at a time with libfcgi. No thread ever blocks
+ * on an idle kept connection, so however many connections nginx keeps, no
+ * request waits for a worker that is parked on someone else's (the
+ * starvation trap of PERF-NOTES.md).
  */
 #ifndef TOK_WORKER_H
 #define TOK_WORKER_H
 
-#include <signal.h>
+#include <stdatomic.h>
 
 #include "config.h"
 
-/* Serve listen_fd until *stop is set (by a SIGTERM/SIGINT handler: those
- * signals are blocked while a request is served and delivered only while
- * the loop waits). Returns the process exit status: 0 after a stop, 1 if
- * the loop could not start or the socket failed. Sets listen_fd
- * non-blocking (the other workers may take a connection first). */
-int worker_run(const struct config *cfg, int listen_fd,
-               volatile sig_atomic_t *stop);
+/* Serve listen_fd with `threads` threads (the caller's and threads - 1
+ * more) until *stop is set (by a SIGTERM/SIGINT handler: those signals are
+ * blocked while a request is served and delivered only while a thread
+ * waits). Returns the process exit status: 0 after a stop, 1 if the loop
+ * could not start or the socket failed. Sets listen_fd non-blocking (the
+ * other workers may take a connection first). */
+int worker_run(const struct config *cfg, int listen_fd, int threads,
+               atomic_int *stop);
 
 #endif

@@ -7,6 +7,7 @@
 //   node tests/bench/run.mjs [--build build] [--duration 2] [--rounds 3] [--conns 8,64]
 //        [--warmup 1] [--node-warmup 6] [--setups a,b,...] [--mem-requests 100000]
 //        [--no-memory] [--no-sign] [--no-probe] [--quick] [--keep] [--out DIR]
+//        [--workers 2] [--threads 2 (wrk's)] [--token-threads 8 (ours, token mode)]
 //
 // What runs (every process started here, on loopback, in a scratch dir, stopped by PID):
 //   nginx-return     nginx `return 200` with the same JSON bytes as a TokenRequest answer
@@ -60,6 +61,7 @@ const { values: opt } = parseArgs({
     'node-warmup': { type: 'string', default: '6' },
     setups: { type: 'string' },
     'mem-requests': { type: 'string', default: '100000' },
+    'token-threads': { type: 'string', default: '8' },
     'no-memory': { type: 'boolean', default: false },
     'no-sign': { type: 'boolean', default: false },
     'no-probe': { type: 'boolean', default: false },
@@ -70,8 +72,9 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 29)
-    .map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  const lines = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+  const end = lines.findIndex((l, i) => i > 0 && !l.startsWith('//'));
+  process.stdout.write(lines.slice(1, end).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
 if (opt.quick) Object.assign(opt, { duration: '1', rounds: '1', warmup: '1', 'node-warmup': '2', 'mem-requests': '20000' });
@@ -80,6 +83,8 @@ const ROUNDS = Number(opt.rounds);
 const CONNS = opt.conns.split(',').map(Number);
 const THREADS = Number(opt.threads);
 const WORKERS = Number(opt.workers);
+// Threads per worker of ours in token mode (its --threads; the binary's default there).
+const TOKEN_THREADS = Number(opt['token-threads']);
 const WARMUP = Number(opt.warmup);
 const NODE_WARMUP = Number(opt['node-warmup']);
 const MEM_REQUESTS = Number(opt['mem-requests']);
@@ -89,7 +94,7 @@ let BIN = BUILT_BIN; // replaced by a private copy at start (others may rebuild 
 const RESPONDER = path.join(buildDir, 'bench/fixed_responder');
 const SIGN_BENCH = path.join(buildDir, 'bench/sign_bench');
 const need = (ok, msg) => { if (!ok) { console.error(`bench: ${msg}`); process.exit(2); } };
-need(Number.isInteger(DURATION) && DURATION >= 1 && Number.isInteger(WARMUP) && Number.isInteger(NODE_WARMUP) && ROUNDS >= 1 && CONNS.every((c) => c >= 1) && THREADS >= 1, 'bad --duration/--warmup (whole seconds, wrk takes no less)/--rounds/--conns/--threads');
+need(Number.isInteger(DURATION) && DURATION >= 1 && Number.isInteger(WARMUP) && Number.isInteger(NODE_WARMUP) && ROUNDS >= 1 && CONNS.every((c) => c >= 1) && THREADS >= 1 && Number.isInteger(TOKEN_THREADS) && TOKEN_THREADS >= 1, 'bad --duration/--warmup (whole seconds, wrk takes no less)/--rounds/--conns/--threads/--token-threads');
 for (const f of [BUILT_BIN, RESPONDER, SIGN_BENCH]) need(fs.existsSync(f), `missing ${f} (run make bench)`);
 
 const T0 = Date.now();
@@ -382,7 +387,7 @@ async function startBackend(dir, s, ctx) {
     for (const v of ['ABLY_API_KEY', 'VITE_ABLY_KEY', 'ABLY_TOKEN_CONF']) delete env[v];
     // The log (one line per request at the default level) goes to a file, as to a journal.
     proc = new Proc(`ably-token(${s.name})`, BIN, ['--config', conf, '--listen', `unix:${sock}`, '--workers',
-      String(WORKERS)], { cwd: dir, env, stderrFile: path.join(dir, `${s.name}.log`), stdoutFile: path.join(dir, `${s.name}.log`) });
+      String(WORKERS), ...(s.mode === 'token' ? ['--threads', String(TOKEN_THREADS)] : [])], { cwd: dir, env, stderrFile: path.join(dir, `${s.name}.log`), stdoutFile: path.join(dir, `${s.name}.log`) });
   } else {
     proc = new Proc(`fixed_responder(${s.name})`, RESPONDER, ['--listen', `unix:${sock}`, '--workers', String(WORKERS),
       '--body', ctx.fixedFile, ...(s.detach ? ['--detach'] : [])], { cwd: dir });
@@ -787,10 +792,10 @@ function verdicts(rounds, sum, probe, mem, model, sign) {
     const conns = CONNS.flatMap((c) => sum[ours][c].upstream_new_connections);
     const maxNew = conns.length ? Math.max(...conns) : NaN;
     const emuCores = Math.max(...CONNS.map((c) => sum[ours][c].upstream_cpu_cores));
-    add(ratios.every((x) => x >= 3) && maxNew <= WORKERS,
-      `token mode (${label}): >= 3x Node requestToken, one upstream connection per worker`,
+    add(ratios.every((x) => x >= 3) && maxNew <= WORKERS * TOKEN_THREADS,
+      `token mode (${label}): >= 3x Node requestToken, one upstream connection per worker thread`,
       `${ratios.map((x) => fmt(x, 2) + 'x').join(' / ')} at ${cs} conns (target >= 3x); ` +
-      `at most ${maxNew} new upstream connections per ${DURATION}s run with ${WORKERS} workers; ` +
+      `at most ${maxNew} new upstream connections per ${DURATION}s run with ${WORKERS} workers of ${TOKEN_THREADS} threads; ` +
       `${label} at ${fmt(emuCores, 2)} cores${emuCores > 0.85 ? ` (the ${label} is the limit)` : ''}`);
   }
   for (const m of mem || []) {
@@ -869,7 +874,7 @@ async function main() {
   const result = { command: `node tests/bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(), machine: machine(),
     binary: { path: path.relative(repo, BUILT_BIN), sha256: binSha,
       built: (await fsp.stat(BUILT_BIN)).mtime.toISOString() },
-    settings: { duration_s: DURATION, rounds: ROUNDS, conns: CONNS, wrk_threads: THREADS, workers: WORKERS,
+    settings: { duration_s: DURATION, rounds: ROUNDS, conns: CONNS, wrk_threads: THREADS, workers: WORKERS, token_threads: TOKEN_THREADS,
       warmup_s: WARMUP, node_warmup_s: NODE_WARMUP, mem_requests: MEM_REQUESTS, clk_tck: CLK_TCK }, shipped_config: model };
   const only = opt.setups ? new Set(opt.setups.split(',')) : null;
   const setups = SETUPS.filter((s) => !only || only.has(s.name));
@@ -1032,7 +1037,7 @@ function report(result, setups, sum) {
     `${(m.loadavg_at_end || []).map((x) => x.toFixed(2)).join(' ')} at end; ` +
     `nginx ${m.nginx}, node ${m.node}, ${m.wrk}, libfcgi ${m.libfcgi}, ${m.openssl}; commit ${m.git_commit}${m.git_dirty ? ' + local changes in fcgi/ or nginx.conf.example' : ''}`);
   L.push(`run: ${result.command}  (wrk -t${THREADS}, ${DURATION}s per cell, ${ROUNDS} interleaved rounds, medians; ` +
-    `${WORKERS} backend workers; ratios taken within each round)`);
+    `${WORKERS} backend workers, of ${TOKEN_THREADS} threads in token mode; ratios taken within each round)`);
   L.push(`fixed JSON for the floors: ${result.fixed_json_bytes} bytes. shipped config: ${result.shipped_config.params} FastCGI params ` +
     `(stock: ${result.shipped_config.stock_params}${result.shipped_config.request_headers_passed ? '' : ' + request headers'}), ` +
     `fastcgi_keep_conn ${result.shipped_config.keep_conn ? 'on' : 'off'}, upstream keepalive ${result.shipped_config.upstream_keepalive ? 'yes' : 'no'}` +

@@ -57,35 +57,39 @@ test('the shipped config keeps FastCGI connections, and a worker holds them open
   }
 });
 
-test('one worker, from 1 to 256 connections at once: every request is answered, none waits on an idle kept connection', async () => {
-  const s = await startStack({ workers: 1, config: { mode: 'token-request' } });
-  try {
-    const t0 = Date.now();
-    for (const n of [1, 8, 64, 256, 8, 1]) await allOk(s, n);
-    // Alternating between fresh bursts and single requests: nginx picks a
-    // pooled connection the worker was not reading last.
-    for (let i = 0; i < 30; i++) assert.equal((await s.get()).status, 200, `request ${i}`);
-    assert.ok(Date.now() - t0 < 20000, `took ${Date.now() - t0} ms`);
-  } finally {
-    await s.stop();
-  }
-});
+for (const threads of [1, 4]) {
+  test(`one worker of ${threads} thread(s), from 1 to 256 connections at once: every request is answered, none waits on an idle kept connection`, async () => {
+    const s = await startStack({ workers: 1, threads, config: { mode: 'token-request' } });
+    try {
+      const t0 = Date.now();
+      for (const n of [1, 8, 64, 256, 8, 1]) await allOk(s, n);
+      // Alternating between fresh bursts and single requests: nginx picks a
+      // pooled connection the worker was not reading last.
+      for (let i = 0; i < 30; i++) assert.equal((await s.get()).status, 200, `request ${i}`);
+      assert.ok(Date.now() - t0 < 20000, `took ${Date.now() - t0} ms`);
+    } finally {
+      await s.stop();
+    }
+  });
+}
 
-test('with few descriptors, a worker closes its longest-idle kept connection to take a new one, and nothing is lost', async () => {
-  // RLIMIT_NOFILE 90 leaves room for 26 connections (worker.c keeps 64 spare).
-  const s = await startStack({ workers: 1, config: { mode: 'token-request' }, launcher: ['prlimit', '--nofile=90', '--'] });
-  try {
-    const [worker] = workerPids(s.procs.binary.pid);
-    const idle = socketCount(worker);
-    for (let round = 0; round < 3; round++) await allOk(s, 64);
-    const held = socketCount(worker) - idle;
-    assert.ok(held <= 26, `worker holds ${held} connections, over its 26`);
-    assert.ok(held >= 20, `worker holds only ${held} connections: did nginx keep any?`);
-    assert.doesNotMatch(s.binaryLog, /accept failed|cannot watch/);
-  } finally {
-    await s.stop();
-  }
-});
+for (const threads of [1, 4]) {
+  test(`with few descriptors, a worker of ${threads} thread(s) closes its longest-idle kept connection to take a new one, and nothing is lost`, async () => {
+    // RLIMIT_NOFILE 90 leaves room for 26 connections (worker.c keeps 64 spare).
+    const s = await startStack({ workers: 1, threads, config: { mode: 'token-request' }, launcher: ['prlimit', '--nofile=90', '--'] });
+    try {
+      const [worker] = workerPids(s.procs.binary.pid);
+      const idle = socketCount(worker);
+      for (let round = 0; round < 3; round++) await allOk(s, 64);
+      const held = socketCount(worker) - idle;
+      assert.ok(held <= 26, `worker holds ${held} connections, over its 26`);
+      assert.ok(held >= 20, `worker holds only ${held} connections: did nginx keep any?`);
+      assert.doesNotMatch(s.binaryLog, /accept failed|cannot watch/);
+    } finally {
+      await s.stop();
+    }
+  });
+}
 
 test('SIGTERM with kept connections open: the workers close them and exit at once', async () => {
   const s = await startStack({ workers: 2, config: { mode: 'token-request' } });
@@ -100,5 +104,52 @@ test('SIGTERM with kept connections open: the workers close them and exit at onc
     assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms to stop`);
   } finally {
     await s.stop();
+  }
+});
+
+/** Ask the stack's emulator to hold its next requestToken answer for ms. */
+async function slowNextToken(s, ms) {
+  const res = await fetch(`${s.emulatorUrl}/_emulator/faults`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ latencyMs: ms, count: 1, routes: ['requestToken'] }),
+  });
+  assert.equal(res.status, 200, 'emulator fault switch');
+}
+
+const tokenMode = (s) => ({ mode: 'token', rest_host: `127.0.0.1:${s.emuPort}`, tls: 'off' });
+
+// In token mode a thread waits for Ably during each request. The threads of
+// a worker share its connections, so one slow answer from Ably holds up only
+// the request that waits for it: with one thread, the next request waits too.
+for (const threads of [1, 4]) {
+  test(`token mode, one worker of ${threads} thread(s): a request waiting on a slow Ably ${threads > 1 ? 'does not hold up' : 'holds up'} the next`, async () => {
+    const s = await startStack({ workers: 1, threads, config: tokenMode });
+    try {
+      for (let i = 0; i < 4; i++) assert.equal((await s.get()).status, 200);  // every thread warm
+      await slowNextToken(s, 1500);
+      const t0 = Date.now();
+      const slow = s.get();
+      await sleep(200);  // the slow one is in flight
+      const r = await s.get();
+      const waited = Date.now() - t0;
+      assert.equal(r.status, 200, r.body);
+      const slowAnswer = await slow;
+      assert.equal(slowAnswer.status, 200, slowAnswer.body);
+      assert.ok(Date.now() - t0 >= 1500, 'the fault did not slow the first request');
+      if (threads > 1) assert.ok(waited < 1000, `the second request took ${waited} ms: it waited for the slow one`);
+      else assert.ok(waited >= 1400, `the second request took ${waited} ms with a single thread: did it not queue?`);
+    } finally {
+      await s.stop();
+    }
+  });
+}
+
+test('--threads is checked: 0, 257 and words are refused with a clear message', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { binaryPath } = await import('./lib/stack.mjs');
+  for (const bad of ['0', '257', 'many']) {
+    const r = spawnSync(binaryPath, ['--threads', bad, '--check-config'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    assert.equal(r.status, 2, `--threads ${bad}: exit ${r.status}`);
+    assert.match(r.stderr, /--threads: expected 1\.\.256/);
   }
 });

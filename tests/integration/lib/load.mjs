@@ -272,9 +272,9 @@ export async function settle(ms = 300) {
  * The soak of one stack: a warm-up share of the requests, a sample of each
  * worker, the rest, another sample. Returns {warm, main, before, after,
  * growthKb: [...], fdsFlat, samePids}. fdsFlat: the same descriptors other
- * than sockets, and no more sockets than the load can keep open (the
- * listening one, and at most one kept connection per request in flight per
- * nginx worker), so a leaked descriptor of either kind shows.
+ * than sockets, and sockets (kept FastCGI connections, upstream ones in
+ * token mode) grown by no more than the load can open (a kept connection
+ * per request in flight per nginx worker), so a leak of either shows.
  */
 export async function soak({ stack, mode, requests, warmup = Math.round(requests / 10), variants, connections = 8 }) {
   const parent = stack.procs.binary.pid;
@@ -290,7 +290,7 @@ export async function soak({ stack, mode, requests, warmup = Math.round(requests
   const byPid = new Map(before.map((w) => [w.pid, w]));
   const growthKb = after.map((w) => (byPid.has(w.pid) ? w.rssKb - byPid.get(w.pid).rssKb : null));
   const samePids = after.length === before.length && after.every((w) => byPid.has(w.pid));
-  const socketsMax = 1 + 2 * connections;
-  const fdsFlat = samePids && after.every((w) => w.fds === byPid.get(w.pid).fds && w.sockets <= socketsMax);
+  const fdsFlat = samePids && after.every((w) => w.fds === byPid.get(w.pid).fds &&
+    w.sockets <= byPid.get(w.pid).sockets + 2 * connections);
   return { warm, main, before, after, growthKb, samePids, fdsFlat };
 }

@@ -278,6 +278,7 @@ function configText(settings) {
  *   opts.binArgs  arguments instead of --config/--listen/--workers (array, or fn(stack))
  *   opts.configMode file mode of the config file (default 0600)
  *   opts.workers  default 2
+ *   opts.threads  --threads for the binary (default: the binary's own)
  *   opts.launcher a command that execs the binary, e.g. ['prlimit', '--nofile=90', '--']
  *   opts.emulator true (default) | false
  */
@@ -375,7 +376,7 @@ class Stack {
     }
     const binArgs = typeof opts.binArgs === 'function' ? opts.binArgs(this)
       : opts.binArgs || ['--config', this.configPath, '--listen', `unix:${this.sockPath}`,
-        '--workers', String(opts.workers || 2)];
+        '--workers', String(opts.workers || 2), ...(opts.threads ? ['--threads', String(opts.threads)] : [])];
     const launcher = opts.launcher || [];
     this.procs.binary = launcher.length
       ? new Proc('ably-token', launcher[0], [...launcher.slice(1), binaryPath, ...binArgs], { cwd: this.dir, env })
