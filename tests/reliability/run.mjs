@@ -185,17 +185,20 @@ async function faultKillWorker() {
   }
   const restarted = stack.restarts;
   const cut = (errorLog.match(/upstream prematurely closed|reset by peer/g) || []).length;
-  // Each failure must be a request nginx saw cut off by a dying worker:
-  // one at most per kill (a worker serves one request at a time).
-  const pass = r.failed <= killed.length && r.failed === cut && r.leaks === 0 && after.length === 4 &&
+  // Each failure must be a request nginx saw cut off by a dying worker: one
+  // at most per kill (a worker serves one request at a time). nginx also logs
+  // the kept connections a dying worker closed under it, and retries the
+  // requests that met those, so there may be more cut connections than failures.
+  const pass = r.failed <= killed.length && r.failed <= cut && r.leaks === 0 && after.length === 4 &&
     restarted === killed.length && r.socketErrors === 0 && r.badBodies === 0;
   row({
     scenario: name, requests: r.sent, ok: r.ok, failed: r.failed,
     expected: `<= ${killed.length} (in flight)`, pass,
-    short: `${killed.length} kills, ${restarted} restarts, ${cut} cut in flight`,
+    short: `${killed.length} kills, ${restarted} restarts, ${cut} connections cut`,
     notes: `SIGKILL to ${killed.length} of 4 token-request workers at 20/50/80% of a ${opts.faultSeconds} s wrk run; ` +
-      `${restarted} restarted by the supervisor, ${after.length} running after; each failed request is one nginx logged as ` +
-      `cut off by its worker's death (${cut}), answered 502 (nginx's Ably-shaped page); ${loadNotes(r)}`,
+      `${restarted} restarted by the supervisor, ${after.length} running after; nginx logged ${cut} connections cut by a ` +
+      `worker's death (the request in flight, answered 502 with nginx's Ably-shaped page, or a kept connection, whose ` +
+      `request nginx retried on another); ${loadNotes(r)}`,
   });
 }
 
