@@ -449,6 +449,20 @@ supervise(const struct config *cfg, int fd, int n, int threads)
 	return 0;
 }
 
+/* A count option's value, 1..max; -1 (said on stderr) if it is not one. */
+static long
+parse_count(const char *option, const char *value, long max)
+{
+	char *end;
+	long n = strtol(value, &end, 10);
+
+	if (end == value || *end != '\0' || n < 1 || n > max) {
+		fprintf(stderr, "ably-token: %s: expected 1..%ld\n", option, max);
+		return -1;
+	}
+	return n;
+}
+
 /* The socket systemd passed, or -1. */
 static int
 systemd_socket(void)
@@ -498,20 +512,14 @@ main(int argc, char **argv)
 		case O_CONFIG: config_path = optarg; break;
 		case O_LISTEN: listen_spec = optarg; break;
 		case O_WORKERS:
-			workers = strtol(optarg, &end, 10);
-			if (*end != '\0' || workers < 1 || workers > MAX_WORKERS) {
-				fprintf(stderr, "ably-token: --workers: expected "
-				    "1..%d\n", MAX_WORKERS);
+			workers = parse_count("--workers", optarg, MAX_WORKERS);
+			if (workers < 0)
 				return 2;
-			}
 			break;
 		case O_THREADS:
-			threads = strtol(optarg, &end, 10);
-			if (*end != '\0' || threads < 1 || threads > MAX_THREADS) {
-				fprintf(stderr, "ably-token: --threads: expected "
-				    "1..%d\n", MAX_THREADS);
+			threads = parse_count("--threads", optarg, MAX_THREADS);
+			if (threads < 0)
 				return 2;
-			}
 			break;
 		case O_SOCKET_MODE:
 			mode = (mode_t)strtol(optarg, &end, 8);

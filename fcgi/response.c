@@ -26,6 +26,18 @@ reason(int status)
 	}
 }
 
+/* Append three strings: a header's name and ": ", its value, and what
+ * follows it (its CRLF, and any fixed headers after). */
+static enum tok_err
+add3(struct buf *out, const char *a, const char *b, const char *c)
+{
+	enum tok_err rc = buf_adds(out, a);
+
+	if (rc == TOK_OK)
+		rc = buf_adds(out, b);
+	return rc == TOK_OK ? buf_adds(out, c) : rc;
+}
+
 static enum tok_err
 add_head(struct buf *out, int status, const char *content_type,
          const struct resp_cors *cors)
@@ -38,31 +50,18 @@ add_head(struct buf *out, int status, const char *content_type,
 	if (rc == TOK_OK)
 		rc = buf_add_ll(out, status);
 	if (rc == TOK_OK)
-		rc = buf_add(out, " ", 1);
-	if (rc == TOK_OK)
-		rc = buf_adds(out, reason(status));
-	if (rc == TOK_OK)
-		rc = buf_add(out, "\r\n", 2);
-	if (rc == TOK_OK && content_type != NULL) {
-		rc = buf_adds(out, "Content-Type: ");
-		if (rc == TOK_OK)
-			rc = buf_adds(out, content_type);
-		if (rc == TOK_OK)
-			rc = buf_add(out, "\r\n", 2);
-	}
+		rc = add3(out, " ", reason(status), "\r\n");
+	if (rc == TOK_OK && content_type != NULL)
+		rc = add3(out, "Content-Type: ", content_type, "\r\n");
 	if (rc == TOK_OK)
 		rc = buf_adds(out, "Cache-Control: no-store\r\n");
 	if (rc == TOK_OK && cors != NULL && cors->vary)
 		rc = buf_adds(out, "Vary: Origin\r\n");
-	if (rc == TOK_OK && cors != NULL && cors->allow_origin != NULL) {
-		rc = buf_adds(out, "Access-Control-Allow-Origin: ");
-		if (rc == TOK_OK)
-			rc = buf_adds(out, cors->allow_origin);
-		if (rc == TOK_OK)
-			rc = buf_adds(out, "\r\nAccess-Control-Allow-Credentials: "
-			    "true\r\nAccess-Control-Expose-Headers: "
-			    "X-Ably-ErrorCode, X-Ably-ErrorMessage\r\n");
-	}
+	if (rc == TOK_OK && cors != NULL && cors->allow_origin != NULL)
+		rc = add3(out, "Access-Control-Allow-Origin: ",
+		    cors->allow_origin, "\r\nAccess-Control-Allow-Credentials: "
+		    "true\r\nAccess-Control-Expose-Headers: "
+		    "X-Ably-ErrorCode, X-Ably-ErrorMessage\r\n");
 	return rc;
 }
 

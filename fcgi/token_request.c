@@ -6,36 +6,44 @@
 #include "crypto.h"
 #include "json_out.h"
 
+/* Append s (NULL: nothing), then a newline. */
+static enum tok_err
+add_line(struct buf *out, const char *s)
+{
+	enum tok_err rc = buf_adds(out, s != NULL ? s : "");
+
+	return rc == TOK_OK ? buf_add(out, "\n", 1) : rc;
+}
+
+/* Append v in decimal, then a newline. */
+static enum tok_err
+add_number_line(struct buf *out, long long v)
+{
+	enum tok_err rc = buf_add_ll(out, v);
+
+	return rc == TOK_OK ? buf_add(out, "\n", 1) : rc;
+}
+
 enum tok_err
 tr_sign_text(const char *key_name, const struct token_params *p,
              struct buf *out)
 {
 	enum tok_err rc;
 
-	/* ttl 0 means "absent", as in ably-js where 0 is falsy. */
-	rc = buf_adds(out, key_name);
+	/* One field per line, in the order of ABLY-TOKENS.md; ttl 0 means
+	 * "absent" (an empty line), as in ably-js where 0 is falsy. */
+	rc = add_line(out, key_name);
 	if (rc == TOK_OK)
-		rc = buf_add(out, "\n", 1);
-	if (rc == TOK_OK && p->ttl > 0)
-		rc = buf_add_ll(out, p->ttl);
+		rc = p->ttl > 0 ? add_number_line(out, p->ttl) :
+		    add_line(out, NULL);
 	if (rc == TOK_OK)
-		rc = buf_add(out, "\n", 1);
+		rc = add_line(out, p->capability);
 	if (rc == TOK_OK)
-		rc = buf_adds(out, p->capability ? p->capability : "");
+		rc = add_line(out, p->client_id);
 	if (rc == TOK_OK)
-		rc = buf_add(out, "\n", 1);
+		rc = add_number_line(out, p->timestamp);
 	if (rc == TOK_OK)
-		rc = buf_adds(out, p->client_id ? p->client_id : "");
-	if (rc == TOK_OK)
-		rc = buf_add(out, "\n", 1);
-	if (rc == TOK_OK)
-		rc = buf_add_ll(out, p->timestamp);
-	if (rc == TOK_OK)
-		rc = buf_add(out, "\n", 1);
-	if (rc == TOK_OK)
-		rc = buf_adds(out, p->nonce ? p->nonce : "");
-	if (rc == TOK_OK)
-		rc = buf_add(out, "\n", 1);
+		rc = add_line(out, p->nonce);
 	return rc;
 }
 
