@@ -469,11 +469,9 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd,
 
 	w->cfg = cfg;
 	w->listen_fd = listen_fd;
-	w->epfd = w->wake_fd = -1;
 	w->threads = threads;
 	w->plain_close = family == AF_UNIX;
 	w->tcp = family == AF_INET || family == AF_INET6;
-	pthread_mutex_init(&w->lock, NULL);
 	/* Each thread may hold a connection being served, which cannot be
 	 * closed to make room: keep at least that many spare. */
 	w->max_conns = CONNS_MAX;
@@ -557,6 +555,8 @@ worker_run(const struct config *cfg, int listen_fd, int threads,
 	 * inherit the mask. */
 	memset(&w, 0, sizeof(w));
 	w.stop = stop;
+	w.epfd = w.wake_fd = -1;  /* worker_close() may run before they open */
+	pthread_mutex_init(&w.lock, NULL);
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);

@@ -144,6 +144,25 @@ for (const threads of [1, 4]) {
   });
 }
 
+test('token mode, one worker of 4 threads: each thread keeps one upstream connection, opened once', async () => {
+  const s = await startStack({ workers: 1, threads: 4, config: tokenMode });
+  try {
+    const stats = async () => (await fetch(`${s.emulatorUrl}/_emulator/stats`)).json();
+    // Bursts of 4 until every thread has served (and opened its connection).
+    for (let i = 0; i < 10; i++) await allOk(s, 4);
+    // apiConnections: distinct connections that carried requestToken calls.
+    const warm = await stats();
+    assert.ok(warm.apiConnections >= 1 && warm.apiConnections <= 4, `upstream connections after warm-up: ${warm.apiConnections}`);
+    for (let i = 0; i < 20; i++) assert.equal((await s.get()).status, 200);
+    await allOk(s, 8);
+    const after = await stats();
+    assert.equal(after.apiConnections, warm.apiConnections, 'a thread opened a new upstream connection');
+    assert.equal(after.routes.requestToken.ok, warm.routes.requestToken.ok + 28);
+  } finally {
+    await s.stop();
+  }
+});
+
 test('--threads is checked: 0, 257 and words are refused with a clear message', async () => {
   const { spawnSync } = await import('node:child_process');
   const { binaryPath } = await import('./lib/stack.mjs');

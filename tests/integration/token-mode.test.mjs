@@ -17,9 +17,11 @@ after(async () => {
   if (fallback) await fallback.proc.stop();
 });
 
-// One worker, so "one upstream connection per worker" is exactly one.
+// One worker of one thread, so "one upstream connection per thread" is
+// exactly one (keepconn.test.mjs covers several threads).
 const stack = useStack({
   workers: 1,
+  threads: 1,
   prepare: async () => { fallback = await startEmulator(null); },
   config: (s) => ({
     mode: 'token',
@@ -98,7 +100,8 @@ test('ably-js gets TokenDetails through authUrl and publishes with the token', a
   assert.ok(page.items.some((m) => m.data === 'via TokenDetails'));
 });
 
-test('N sequential token requests through one worker use one upstream connection', async () => {
+test('N sequential token requests through one worker thread use one upstream connection', async () => {
+  assertTokenDetails(await stack.get());  // the thread's connection is open
   await reset();
   const before = await stats(primary());
   for (let i = 0; i < 10; i++) assertTokenDetails(await stack.get());
