@@ -162,6 +162,12 @@ ably_rest_new(const struct config *cfg, struct ably_rest **out,
 	cc |= curl_easy_setopt(r->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	cc |= curl_easy_setopt(r->curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	cc |= curl_easy_setopt(r->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* A requestToken body and a TokenDetails answer are well under 4 KiB;
+	 * libcurl's default buffers (16 KiB in, 64 KiB out) are per handle,
+	 * and a worker has a handle per thread. Longer answers still work,
+	 * in more reads. */
+	cc |= curl_easy_setopt(r->curl, CURLOPT_BUFFERSIZE, 4096L);
+	cc |= curl_easy_setopt(r->curl, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	/* Proxy only from our own setting: an empty string also stops
 	 * libcurl from reading *_proxy variables, which in CGI mode a client
 	 * can set with a Proxy: header (httpoxy). */
