@@ -111,6 +111,12 @@ log_hold(int on)
 	holding = on;
 }
 
+int
+log_holding_lines(void)
+{
+	return held_len > 0;
+}
+
 void
 log_flush(void)
 {

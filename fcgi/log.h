@@ -29,9 +29,11 @@ void log_set_request_id(const char *rid);
 /* Hold this thread's info and debug lines in memory (up to 4 KiB) until
  * log_flush(), so that a busy worker writes them once per batch of
  * requests rather than once each; warnings and errors are written at once,
- * after what is held. Whoever turns it on calls log_flush() before waiting
- * for work and before exiting: a crash loses what is held. */
+ * after what is held. Whoever turns it on flushes soon after the requests
+ * stop (log_holding_lines() says whether there is anything to flush) and
+ * before exiting: a crash loses what is held. */
 void log_hold(int on);
+int log_holding_lines(void);
 void log_flush(void);
 
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -52,6 +52,8 @@
  * whole (it buffers the client's body first), so this only bounds a peer
  * that connects and then sends nothing, or half a request. */
 #define READ_TIMEOUT_S 10
+/* How long request log lines may wait in memory once requests stop. */
+#define LOG_LINGER_MS 50
 /* Most bytes of an unread request body dropped to keep its connection. */
 #define DRAIN_MAX (1024 * 1024)
 
@@ -396,13 +398,15 @@ thread_loop(void *arg)
 	/* Request log lines go out once per batch of work (log.h). */
 	log_hold(1);
 	while (!*w->stop && !w->failed) {
-		/* Look without waiting first: only a thread about to sleep
-		 * writes out the lines it holds. */
-		int i, n = epoll_pwait(w->epfd, events, max, 0, &w->waiting);
+		/* Lines held: wait at most LOG_LINGER_MS for more work, then
+		 * write them out, so that a quiet spell between requests
+		 * costs no write each. */
+		int i, n = epoll_pwait(w->epfd, events, max,
+		    log_holding_lines() ? LOG_LINGER_MS : -1, &w->waiting);
 
 		if (n == 0) {
 			log_flush();
-			n = epoll_pwait(w->epfd, events, max, -1, &w->waiting);
+			continue;
 		}
 		if (n < 0) {
 			if (errno == EINTR) {

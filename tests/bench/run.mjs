@@ -4,7 +4,7 @@
 // all measured in one run on this machine. Prints a table and a verdict line per target of
 // issue 7, and writes tests/bench/results/latest.json (raw figures) and latest.txt.
 //
-//   node tests/bench/run.mjs [--build build] [--duration 2] [--rounds 3] [--conns 8,64]
+//   node tests/bench/run.mjs [--build build] [--duration 2] [--rounds 5] [--conns 8,64]
 //        [--warmup 1] [--node-warmup 6] [--setups a,b,...] [--mem-requests 100000]
 //        [--no-memory] [--no-sign] [--no-probe] [--quick] [--keep] [--out DIR]
 //        [--workers 2] [--threads 2 (wrk's)] [--token-threads 8 (ours, token mode)]
@@ -53,7 +53,7 @@ const { values: opt } = parseArgs({
   options: {
     build: { type: 'string', default: 'build' },
     duration: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     conns: { type: 'string', default: '8,64' },
     threads: { type: 'string', default: '2' },
     workers: { type: 'string', default: '2' },
