@@ -1,6 +1,7 @@
 /* ably_rest: the libcurl client for Ably's REST API. */
 #include "ably_rest.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,16 @@
 
 struct host {
 	char *name;               /* host or host:port, owned */
-	long long avoid_until;    /* monotonic ms */
+};
+
+/* What the clients of one worker (a thread each) learn together about the
+ * hosts: which failed lately, and which fallback worked. Without sharing,
+ * every thread would try a dead primary once before avoiding it. */
+struct host_memory {
+	pthread_mutex_t lock;
+	long long *avoid_until;   /* per host, monotonic ms */
+	size_t preferred;         /* a fallback that worked, 0 = primary */
+	long long preferred_until;
 };
 
 struct ably_rest {
@@ -34,8 +44,8 @@ struct ably_rest {
 	struct curl_slist *headers;
 	struct host *hosts;       /* [0] is the primary */
 	size_t nhosts;
-	size_t preferred;         /* a fallback that worked, 0 = primary */
-	long long preferred_until;
+	struct host_memory *mem;  /* owned if owns_mem, else another client's */
+	int owns_mem;
 	struct buf body;          /* the current answer */
 	char curl_err[CURL_ERROR_SIZE];
 	struct ably_rest_stats stats;
@@ -100,6 +110,11 @@ ably_rest_free(struct ably_rest *r)
 	for (i = 0; i < r->nhosts; i++)
 		free(r->hosts[i].name);
 	free(r->hosts);
+	if (r->owns_mem && r->mem != NULL) {
+		pthread_mutex_destroy(&r->mem->lock);
+		free(r->mem->avoid_until);
+		free(r->mem);
+	}
 	buf_free(&r->body);
 	free(r);
 }
@@ -110,7 +125,6 @@ add_host(struct ably_rest *r, const char *name)
 	r->hosts[r->nhosts].name = strdup(name);
 	if (r->hosts[r->nhosts].name == NULL)
 		return TOK_ENOMEM;
-	r->hosts[r->nhosts].avoid_until = 0;
 	r->nhosts++;
 	return TOK_OK;
 }
@@ -118,6 +132,13 @@ add_host(struct ably_rest *r, const char *name)
 enum tok_err
 ably_rest_new(const struct config *cfg, struct ably_rest **out,
               struct tok_error *e)
+{
+	return ably_rest_new_sharing(cfg, NULL, out, e);
+}
+
+enum tok_err
+ably_rest_new_sharing(const struct config *cfg, struct ably_rest *share,
+                      struct ably_rest **out, struct tok_error *e)
 {
 	struct ably_rest *r;
 	char agent[128];
@@ -136,6 +157,19 @@ ably_rest_new(const struct config *cfg, struct ably_rest **out,
 	for (i = 0; i < cfg->n_fallback_hosts; i++)
 		if (add_host(r, cfg->fallback_hosts[i]) != TOK_OK)
 			goto nomem;
+	if (share != NULL) {
+		r->mem = share->mem;
+	} else {
+		r->mem = calloc(1, sizeof(*r->mem));
+		if (r->mem == NULL)
+			goto nomem;
+		r->owns_mem = 1;
+		pthread_mutex_init(&r->mem->lock, NULL);
+		r->mem->avoid_until = calloc(r->nhosts,
+		    sizeof(*r->mem->avoid_until));
+		if (r->mem->avoid_until == NULL)
+			goto nomem;
+	}
 	(void)snprintf(agent, sizeof(agent), "Ably-Agent: %s libcurl/%s", AGENT,
 	    curl_version_info(CURLVERSION_NOW)->version);
 	r->headers = curl_slist_append(NULL, "Content-Type: application/json");
@@ -372,8 +406,14 @@ plan(struct ably_rest *r, size_t *order)
 	size_t n = 0, i, j, first;
 	unsigned char rnd[16] = { 0 };
 
-	first = (r->preferred != 0 && now < r->preferred_until) ?
-	    r->preferred : 0;
+	long long avoid[17];
+
+	pthread_mutex_lock(&r->mem->lock);
+	first = (r->mem->preferred != 0 && now < r->mem->preferred_until) ?
+	    r->mem->preferred : 0;
+	for (i = 0; i < r->nhosts && i < 17; i++)
+		avoid[i] = r->mem->avoid_until[i];
+	pthread_mutex_unlock(&r->mem->lock);
 	order[n++] = first;
 	if (first != 0)
 		order[n++] = 0;
@@ -394,7 +434,7 @@ plan(struct ably_rest *r, size_t *order)
 	}
 	/* Stable partition: hosts to avoid go to the end. */
 	for (i = 0, j = 0; i < n; i++) {
-		if (r->hosts[order[i]].avoid_until <= now) {
+		if (avoid[order[i]] <= now) {
 			size_t t = order[i];
 
 			memmove(order + j + 1, order + j, (i - j) * sizeof(*order));
@@ -480,6 +520,29 @@ try_host(struct ably_rest *r, const char *host, const struct ably_key *k,
 	return TRY_FINAL;
 }
 
+/* Tell the worker's clients how host i fared: a host that worked is not
+ * avoided (a fallback that worked is preferred for PREFER_MS); one that
+ * failed is avoided for AVOID_MS. */
+static void
+remember(struct ably_rest *r, size_t i, int worked)
+{
+	struct host_memory *m = r->mem;
+
+	pthread_mutex_lock(&m->lock);
+	if (worked) {
+		m->avoid_until[i] = 0;
+		if (i != 0) {
+			m->preferred = i;
+			m->preferred_until = mono_ms() + PREFER_MS;
+		}
+	} else {
+		m->avoid_until[i] = mono_ms() + AVOID_MS;
+		if (i == m->preferred)
+			m->preferred = 0;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 enum tok_err
 ably_request_token(struct ably_rest *r, const struct ably_key *k,
                    const struct ably_token_ask *ask, char **details,
@@ -518,19 +581,11 @@ ably_request_token(struct ably_rest *r, const struct ably_key *k,
 			i--;
 			continue;
 		}
-		if (res == TRY_OK) {
-			h->avoid_until = 0;
-			if (order[i] != 0) {
-				r->preferred = order[i];
-				r->preferred_until = mono_ms() + PREFER_MS;
-			}
-			break;
-		}
 		if (res == TRY_FINAL)
 			break;
-		h->avoid_until = mono_ms() + AVOID_MS;
-		if (order[i] == r->preferred)
-			r->preferred = 0;
+		remember(r, order[i], res == TRY_OK);
+		if (res == TRY_OK)
+			break;
 	}
 	r->stats.last_latency_ms = (long)(mono_ms() - start);
 	if (res == TRY_OK) {

@@ -46,6 +46,15 @@ enum tok_err ably_rest_new(const struct config *cfg, struct ably_rest **out,
                            struct tok_error *e)
 	__attribute__((warn_unused_result));
 
+/* The same, sharing with `share` (another client of this process, which
+ * must outlive it) what is learnt about the hosts: one that failed is
+ * avoided, and a fallback that worked is preferred, by both. Each client
+ * is used by one thread at a time. */
+enum tok_err ably_rest_new_sharing(const struct config *cfg,
+                                   struct ably_rest *share,
+                                   struct ably_rest **out, struct tok_error *e)
+	__attribute__((warn_unused_result));
+
 void ably_rest_free(struct ably_rest *r);
 
 /* Exchange a TokenRequest signed with k for TokenDetails. On success

@@ -435,7 +435,8 @@ thread_loop(void *arg)
 }
 
 static int
-thread_init(struct worker_thread *t, struct worker *w)
+thread_init(struct worker_thread *t, struct worker *w,
+            struct ably_rest *share)
 {
 	struct tok_error e;
 
@@ -445,9 +446,10 @@ thread_init(struct worker_thread *t, struct worker *w)
 	endpoint_init(&t->ep, w->cfg);
 	t->ep.shared_seq = &w->seq;
 	/* Each thread has its own curl handle, so its connection to Ably
-	 * is kept across the requests it serves. */
+	 * is kept across the requests it serves; what the threads learn
+	 * about Ably's hosts (one down, a fallback that works) is shared. */
 	if (w->cfg->mode == MODE_TOKEN &&
-	    ably_rest_new(w->cfg, &t->ep.rest, &e) != TOK_OK) {
+	    ably_rest_new_sharing(w->cfg, share, &t->ep.rest, &e) != TOK_OK) {
 		log_err("%s", e.message);
 		return -1;
 	}
@@ -571,7 +573,7 @@ worker_run(const struct config *cfg, int listen_fd, int threads,
 	if (ts == NULL || worker_open(&w, cfg, listen_fd, threads) != 0)
 		goto out;
 	for (i = 0; i < threads; i++)
-		if (thread_init(&ts[i], &w) != 0)
+		if (thread_init(&ts[i], &w, i > 0 ? ts[0].ep.rest : NULL) != 0)
 			goto out;
 	/* This thread is thread 0; the others start here. */
 	for (i = 1; i < threads; i++) {
@@ -590,8 +592,8 @@ worker_run(const struct config *cfg, int listen_fd, int threads,
 			pthread_join(ts[i].tid, NULL);
 	rc = *stop ? 0 : 1;
 out:
-	if (ts != NULL)
-		for (i = 0; i < threads; i++)
+	if (ts != NULL)  /* thread 0 last: the others share its host memory */
+		for (i = threads - 1; i >= 0; i--)
 			thread_free(&ts[i]);
 	free(ts);
 	worker_close(&w);

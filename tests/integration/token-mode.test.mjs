@@ -116,9 +116,10 @@ test('N sequential token requests through one worker thread use one upstream con
 
 // Each fallback case gets a fresh binary: a host that failed is avoided,
 // and a fallback that worked is preferred, for minutes afterwards.
-async function freshTokenStack() {
+async function freshTokenStack(threads) {
   return startStack({
     workers: 1,
+    threads,
     config: (s) => ({
       mode: 'token', rest_host: `127.0.0.1:${s.emuPort}`, fallback_hosts: `127.0.0.1:${fallback.port}`,
       tls: 'off', connect_timeout_ms: 500, request_timeout_ms: 800, upstream_timeout_ms: 2500,
@@ -152,6 +153,23 @@ for (const [name, f] of [
     }
   });
 }
+
+test('the threads of a worker share what they learn: after one fails over, all use the fallback', async () => {
+  const s = await freshTokenStack(4);
+  try {
+    await emu(secondary(), 'POST', '/_emulator/reset');
+    await fault(s.emulatorUrl, { status: 503, count: 1 });
+    assert.equal((await s.get()).status, 200);
+    assert.equal(await tokenCalls(secondary()), 1, 'fallback not used');
+    // Parallel requests reach every thread; none goes back to the primary.
+    const answers = await Promise.all(Array.from({ length: 12 }, () => s.get()));
+    assert.deepEqual(answers.map((r) => r.status), Array(12).fill(200));
+    assert.equal(await tokenCalls(s.emulatorUrl), 1, 'another thread tried the failed primary');
+    assert.equal(await tokenCalls(secondary()), 13);
+  } finally {
+    await s.stop();
+  }
+});
 
 test('no fallback on a 4xx: Ably\'s error is passed on with its code', async () => {
   await reset();
