@@ -31,6 +31,10 @@ void endpoint_init(struct endpoint *ep, const struct config *cfg);
 /* endpoint_init must be called in the process that serves (after a
  * fork): it remembers the pid for request ids. */
 
+/* The largest answer endpoint_handle builds: the cap for its out buffer,
+ * the same for FastCGI (worker.c) and CGI (main.c). */
+#define ENDPOINT_ANSWER_MAX (256 * 1024)
+
 /* Handle one request from src; the whole answer is appended to out. Always
  * produces an answer (a 500 if even the error answer cannot be built). */
 void endpoint_handle(struct endpoint *ep, const struct req_source *src,

@@ -43,7 +43,6 @@
 /* Threads per worker unless --threads says: in token mode a request waits
  * for Ably's answer, and a thread waiting holds up only its own request. */
 #define TOKEN_MODE_THREADS 8
-#define OUT_MAX (256 * 1024)
 
 /* Set by SIGTERM/SIGINT in whichever thread takes it, read by all: an
  * atomic (lock-free, so safe in a handler), not just volatile. */
@@ -245,7 +244,7 @@ serve_cgi(const struct config *cfg)
 	if (cfg->mode == MODE_TOKEN &&
 	    ably_rest_new(cfg, &ep.rest, &e) != TOK_OK)
 		log_err("%s", e.message);  /* the request gets a 500 */
-	buf_init(&out, OUT_MAX);
+	buf_init(&out, ENDPOINT_ANSWER_MAX);
 	endpoint_handle(&ep, &src, &out);
 	ably_rest_free(ep.rest);
 	if (fwrite(out.data, 1, out.len, stdout) != out.len ||

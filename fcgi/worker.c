@@ -44,7 +44,6 @@
 #include "endpoint.h"
 #include "log.h"
 
-#define OUT_MAX (256 * 1024)
 #define EVENTS_MAX 64
 /* Most connections one worker holds open; fewer if RLIMIT_NOFILE says so. */
 #define CONNS_MAX 4096
@@ -442,7 +441,7 @@ thread_init(struct worker_thread *t, struct worker *w,
 
 	memset(t, 0, sizeof(*t));
 	t->w = w;
-	buf_init(&t->out, OUT_MAX);
+	buf_init(&t->out, ENDPOINT_ANSWER_MAX);
 	endpoint_init(&t->ep, w->cfg);
 	t->ep.shared_seq = &w->seq;
 	/* Each thread has its own curl handle, so its connection to Ably
