@@ -14,7 +14,7 @@
 //
 // Rows: faults under wrk load (a worker killed, the Ably primary killed /
 // answering 503 / hanging with a fallback configured, nginx reloaded), the
-// soak per mode (RSS of each worker after warm-up vs at the end, open
+// soak per mode (anonymous memory of each worker after warm-up vs at the end, open
 // descriptors), valgrind, the bad-input table, the key-hygiene tests, the
 // fuzzers, and the secret scan over every answer and log line of the run.
 // Exit status 0 when every row is within its bound.
@@ -310,14 +310,14 @@ async function soakMode(mode) {
   const sent = s.warm.sent + s.main.sent;
   const ok = s.warm.ok + s.main.ok;
   const failed = s.warm.failed + s.main.failed;
-  const rss = s.before.map((w, i) => `${w.rssKb}->${s.after[i] ? s.after[i].rssKb : '?'} kB (${s.growthKb[i] >= 0 ? '+' : ''}${s.growthKb[i]})`).join(', ');
+  const rss = s.before.map((w, i) => `${w.anonKb}->${s.after[i] ? s.after[i].anonKb : '?'} kB (${s.growthKb[i] >= 0 ? '+' : ''}${s.growthKb[i]})`).join(', ');
   const fds = s.before.map((w, i) => `${w.fds}->${s.after[i] ? s.after[i].fds : '?'}`).join(', ');
   const rssOk = s.growthKb.every((g) => g !== null && g <= 1024);
   row({
     scenario: `${name} (${fmt(opts.soak)})`, requests: sent, ok, failed, expected: '0',
     pass: failed === 0 && s.warm.leaks + s.main.leaks === 0 && rssOk && s.fdsFlat && s.samePids,
-    short: `RSS +${Math.max(...s.growthKb)} kB max, fds ${s.fdsFlat ? 'flat' : 'CHANGED'}, ${s.main.rps} req/s`,
-    notes: `RSS per worker after warm-up -> end: ${rss} (bound +1024 kB); fds ${fds}; ` +
+    short: `anon +${Math.max(...s.growthKb)} kB max, fds ${s.fdsFlat ? 'flat' : 'CHANGED'}, ${s.main.rps} req/s`,
+    notes: `anonymous memory (RssAnon) per worker after warm-up -> end: ${rss} (bound +1024 kB); fds ${fds}; ` +
       `${s.samePids ? 'no worker replaced' : 'WORKERS REPLACED'}; ${s.main.rps} req/s, p99 ${s.main.latency.p99.toFixed(1)} ms; ` +
       `${fmt(s.main.status[200] || 0)} of the main run 200, the rest the bad-input variants' 4xx`,
   });

@@ -3,7 +3,7 @@
 //   const r = await runWrk({ url: stack.tokenUrl, requests: 5000, variants, expect200: '"mac":"',
 //                            secret: stack.secret });
 //   r.sent, r.ok, r.failed, r.status {200: n, ...}, r.socketErrors, r.leaks, r.badBodies
-//   workerStats(stack.procs.binary.pid) -> [{pid, rssKb, fds}]
+//   workerStats(stack.procs.binary.pid) -> [{pid, rssKb, anonKb, fds, sockets}]
 //
 // A generated Lua script drives wrk: it cycles through request variants,
 // stops each thread after its share of `requests` (or runs for `seconds`),
@@ -248,18 +248,24 @@ export function workerStats(parentPid) {
   }
   return pids.sort((a, b) => a - b).map((pid) => {
     let rssKb = null;
+    let anonKb = null;
     let fds = null;
     let sockets = null;
     try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-      rssKb = m ? Number(m[1]) : null;
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kb = (name) => {
+        const m = new RegExp(`${name}:\\s+(\\d+) kB`).exec(status);
+        return m ? Number(m[1]) : null;
+      };
+      rssKb = kb('VmRSS');
+      anonKb = kb('RssAnon');
       const links = fs.readdirSync(`/proc/${pid}/fd`).map((fd) => {
         try { return fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; }
       });
       sockets = links.filter((l) => l.startsWith('socket:')).length;
       fds = links.length - sockets;
     } catch { /* gone */ }
-    return { pid, rssKb, fds, sockets };
+    return { pid, rssKb, anonKb, fds, sockets };
   });
 }
 
@@ -271,7 +277,11 @@ export async function settle(ms = 300) {
 /**
  * The soak of one stack: a warm-up share of the requests, a sample of each
  * worker, the rest, another sample. Returns {warm, main, before, after,
- * growthKb: [...], fdsFlat, samePids}. fdsFlat: the same descriptors other
+ * growthKb: [...], fdsFlat, samePids}. growthKb is the growth of each
+ * worker's anonymous memory (RssAnon: heap, stacks), where a leak shows. Not
+ * VmRSS: it also counts the pages of libcurl, libcrypto and json-c that a
+ * worker maps in the first time it serves (about 2 MB, shared with the other
+ * workers), and nothing makes every worker serve during the warm-up. fdsFlat: the same descriptors other
  * than sockets, and sockets (kept FastCGI connections, upstream ones in
  * token mode) grown by no more than the load can open (a kept connection
  * per request in flight per nginx worker, an upstream one per thread), so a
@@ -292,7 +302,7 @@ export async function soak({ stack, mode, requests, warmup = Math.round(requests
   await settle();
   const after = workerStats(parent);
   const byPid = new Map(before.map((w) => [w.pid, w]));
-  const growthKb = after.map((w) => (byPid.has(w.pid) ? w.rssKb - byPid.get(w.pid).rssKb : null));
+  const growthKb = after.map((w) => (byPid.has(w.pid) ? w.anonKb - byPid.get(w.pid).anonKb : null));
   const samePids = after.length === before.length && after.every((w) => byPid.has(w.pid));
   const fdsFlat = samePids && after.every((w) => w.fds === byPid.get(w.pid).fds &&
     w.sockets <= byPid.get(w.pid).sockets + 2 * connections + upstreamSockets);
