@@ -26,95 +26,18 @@
 #include "config.h"
 #include "crypto.h"
 #include "endpoint.h"
+#include "fake_source.h"
 #include "log.h"
 #include "token_request.h"
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define OUT_MAX (64 * 1024)
-#define FAKE_MAX_PARAMS 16
 #define MAX_HEADERS 32
 
 #define KEY_NAME   "xVLyHw.A1b2Cq"
 #define KEY_SECRET "Jw0xqsCIBjTJP0uLqGsYz3f7e5dN5PLV"
 #define KEY        KEY_NAME ":" KEY_SECRET
 #define ORIGIN     "https://app.example.com"
-
-/* ------------------------------------------------------------------ */
-/* The web server side: a fake req_source */
-
-struct fake {
-	const char *names[FAKE_MAX_PARAMS];
-	const char *values[FAKE_MAX_PARAMS];
-	size_t n;
-	const char *body;
-	size_t body_len;
-	size_t pos;
-	int reads;
-};
-
-static const char *
-fake_param(void *ctx, const char *name)
-{
-	struct fake *f = ctx;
-	size_t i;
-
-	for (i = 0; i < f->n; i++)
-		if (strcmp(f->names[i], name) == 0)
-			return f->values[i];
-	return NULL;
-}
-
-static long
-fake_read(void *ctx, char *buf, size_t n)
-{
-	struct fake *f = ctx;
-	size_t left = f->body_len - f->pos;
-
-	f->reads++;
-	if (n > left)
-		n = left;
-	if (n > 0)
-		memcpy(buf, f->body + f->pos, n);
-	f->pos += n;
-	return (long)n;
-}
-
-static void
-fake_set(struct fake *f, const char *name, const char *value)
-{
-	if (value == NULL)
-		return;
-	assert_true(f->n < FAKE_MAX_PARAMS);
-	f->names[f->n] = name;
-	f->values[f->n] = value;
-	f->n++;
-}
-
-/* A request: method, URI (with query), and optionally origin. */
-static void
-fake_request(struct fake *f, const char *method, const char *uri,
-             const char *origin)
-{
-	const char *q = strchr(uri, '?');
-
-	memset(f, 0, sizeof(*f));
-	fake_set(f, "REQUEST_METHOD", method);
-	fake_set(f, "REQUEST_URI", uri);
-	fake_set(f, "QUERY_STRING", q ? q + 1 : "");
-	fake_set(f, "HTTP_ORIGIN", origin);
-}
-
-/* Add a body with its type and length; clen must outlive the request. */
-static void
-fake_post_body(struct fake *f, const char *ctype, const char *body,
-               char clen[24])
-{
-	(void)snprintf(clen, 24, "%zu", strlen(body));
-	fake_set(f, "CONTENT_TYPE", ctype);
-	fake_set(f, "CONTENT_LENGTH", clen);
-	f->body = body;
-	f->body_len = strlen(body);
-}
 
 /* ------------------------------------------------------------------ */
 /* Running a request with stderr captured */
@@ -127,7 +50,7 @@ static struct buf everything;
 static void
 handle(struct endpoint *ep, struct fake *f, struct buf *out, char **log)
 {
-	struct req_source src = { fake_param, fake_read, f };
+	struct req_source src = fake_source(f);
 	FILE *tmp = tmpfile();
 	int saved;
 	long n;

@@ -20,6 +20,7 @@
 
 #include "capability.h"
 #include "config.h"
+#include "fake_source.h"
 #include "policy.h"
 #include "request.h"
 
@@ -490,60 +491,6 @@ test_default_follows_config(void **state)
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
-/* The web server's parameters for one request. */
-struct fake_params {
-	const char *names[8];
-	const char *values[8];
-	size_t n;
-};
-
-static const char *
-fake_param(void *ctx, const char *name)
-{
-	const struct fake_params *f = ctx;
-	size_t i;
-
-	for (i = 0; i < f->n; i++)
-		if (strcmp(f->names[i], name) == 0)
-			return f->values[i];
-	return NULL;
-}
-
-static long
-fake_read(void *ctx, char *buf, size_t n)
-{
-	(void)ctx;
-	(void)buf;
-	(void)n;
-	return 0;
-}
-
-/* Parse "NAME=value\n..." (static text) into f. */
-static void
-fake_params_set(struct fake_params *f, char *storage, const char *text)
-{
-	char *line, *next;
-
-	memset(f, 0, sizeof(*f));
-	if (text == NULL)
-		return;
-	(void)snprintf(storage, 1024, "%s", text);
-	for (line = storage; line != NULL && *line != '\0'; line = next) {
-		char *eq;
-
-		next = strchr(line, '\n');
-		if (next != NULL)
-			*next++ = '\0';
-		eq = strchr(line, '=');
-		assert_non_null(eq);
-		*eq = '\0';
-		assert_true(f->n < 8);
-		f->names[f->n] = line;
-		f->values[f->n] = eq + 1;
-		f->n++;
-	}
-}
-
 /* Load a config file with this text (and the test key). */
 static void
 load_conf(struct config *c, const char *text)
@@ -730,8 +677,8 @@ static void
 test_policy_case(void **state)
 {
 	const struct policy_case *t = *state;
-	struct fake_params fp;
-	struct req_source src = { fake_param, fake_read, &fp };
+	struct fake fp;
+	struct req_source src = fake_source(&fp);
 	char storage[1024];
 	struct config c;
 	struct request r;
@@ -741,7 +688,7 @@ test_policy_case(void **state)
 
 	load_conf(&c, t->conf);
 	make_request(&r, t->client_id, t->capability, t->ttl);
-	fake_params_set(&fp, storage, t->params);
+	fake_params_text(&fp, storage, sizeof(storage), t->params);
 	r.src = &src;
 	if (t->remote_user != NULL) {
 		r.remote_user = strdup(t->remote_user);

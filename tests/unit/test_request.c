@@ -1,8 +1,7 @@
 /* test_request: req_parse and req_form_decode.
  *
- * A fake struct req_source hands out CGI parameters from a small table and
- * the body from a string, counting reads, so each case says exactly what
- * the web server sent. Table rows run as one cmocka test each.
+ * A fake struct req_source (fake_source.h) says exactly what the web
+ * server sent. Table rows run as one cmocka test each.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,83 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_source.h"
 #include "request.h"
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
-#define FAKE_MAX_PARAMS 16
-
-/* The web server, as far as req_parse can see it. */
-struct fake {
-	const char *names[FAKE_MAX_PARAMS];
-	const char *values[FAKE_MAX_PARAMS];
-	size_t n;
-	const char *body;   /* NULL = no body */
-	size_t body_len;
-	size_t pos;
-	size_t chunk;       /* most bytes handed out per read; 0 = no limit */
-	int fail_read;      /* read returns -1 */
-	int reads;          /* read calls so far */
-};
-
-static const char *
-fake_param(void *ctx, const char *name)
-{
-	struct fake *f = ctx;
-	size_t i;
-
-	for (i = 0; i < f->n; i++)
-		if (strcmp(f->names[i], name) == 0)
-			return f->values[i];
-	return NULL;
-}
-
-static long
-fake_read(void *ctx, char *buf, size_t n)
-{
-	struct fake *f = ctx;
-	size_t left;
-
-	f->reads++;
-	if (f->fail_read)
-		return -1;
-	if (f->body == NULL)
-		return 0;
-	left = f->body_len - f->pos;
-	if (n > left)
-		n = left;
-	if (f->chunk != 0 && n > f->chunk)
-		n = f->chunk;
-	memcpy(buf, f->body + f->pos, n);
-	f->pos += n;
-	return (long)n;
-}
-
-/* Add a parameter; NULL values are simply not set. */
-static void
-fake_set(struct fake *f, const char *name, const char *value)
-{
-	if (value == NULL)
-		return;
-	assert_true(f->n < FAKE_MAX_PARAMS);
-	f->names[f->n] = name;
-	f->values[f->n] = value;
-	f->n++;
-}
-
-static void
-fake_body(struct fake *f, const char *body)
-{
-	f->body = body;
-	f->body_len = body ? strlen(body) : 0;
-}
-
-static struct req_source
-fake_source(struct fake *f)
-{
-	struct req_source src = { fake_param, fake_read, f };
-
-	return src;
-}
 
 /* Expect a TokenParam absent (want == NULL) or present with text want. */
 static void
