@@ -6,10 +6,9 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test, describe, before, after } from 'node:test';
-import { Proc, repoRoot, binaryPath, freePort, sleep } from '../integration/lib/stack.mjs';
+import { startDemo, sleep } from '../integration/lib/stack.mjs';
 import {
   launch, openPage, connect, expectThreeTicks, waitForRenewals, publishAndReceive, screenshot, text, onFailureShot,
 } from './lib/browser.mjs';
@@ -17,32 +16,17 @@ import {
 let demo;
 let dir;
 let port;
+let stopDemo;
 let browser;
 
 before(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ably-token-e2e-'));
-  const envFile = path.join(dir, 'empty.env');
-  await fs.writeFile(envFile, '# no key: the offline emulator\nABLY_API_KEY=\n');
-  port = await freePort();
-  const env = { ...process.env, PORT: String(port), DEMO_RUN_DIR: path.join(dir, 'run'), DEMO_ENV_FILE: envFile,
-    ABLY_TOKEN_BIN: binaryPath };
-  for (const v of ['ABLY_API_KEY', 'VITE_ABLY_KEY', 'ABLY_TOKEN_CONF']) delete env[v];
-  demo = new Proc('run-demo.sh', path.join(repoRoot, 'scripts/run-demo.sh'), [], { cwd: repoRoot, env });
-  const end = Date.now() + 20000;
-  while (!/ready: http:\/\/localhost:/.test(demo.out)) {
-    if (demo.exit || Date.now() > end) {
-      await demo.stop();
-      throw new Error(`run-demo.sh did not get ready\n${demo.describe()}`);
-    }
-    await sleep(50);
-  }
+  ({ demo, dir, port, stop: stopDemo } = await startDemo('ably-token-e2e-'));
   browser = await launch();
 }, { timeout: 40000 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (demo) await demo.stop();
-  if (dir) await fs.rm(dir, { recursive: true, force: true });
+  if (stopDemo) await stopDemo();
 });
 
 describe('make run', { concurrency: true }, () => {

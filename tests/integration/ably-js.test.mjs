@@ -5,9 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import Ably from 'ably';
 import { useStack } from './lib/stack.mjs';
 import { finalChecks } from './lib/checks.mjs';
+import { ablyClient, publishAndReadBack, rejection } from './lib/ablyjs.mjs';
 
 const stack = useStack({ config: { mode: 'token-request' } });
 
@@ -16,36 +16,7 @@ const stack = useStack({ config: { mode: 'token-request' } });
 const ablyLog = [];
 
 /** An ably-js REST client using our authUrl and the emulator as "Ably". */
-function client(extra = {}) {
-  return new Ably.Rest({
-    authUrl: stack.tokenUrl,
-    restHost: '127.0.0.1',
-    port: stack.emuPort,
-    tls: false,
-    useBinaryProtocol: false,
-    logLevel: 4,
-    logHandler: (msg) => ablyLog.push(String(msg)),
-    ...extra,
-  });
-}
-
-async function publishAndReadBack(rest, channelName) {
-  const channel = rest.channels.get(channelName);
-  const data = `hello ${Math.random()}`;
-  await channel.publish('greeting', data);
-  const page = await channel.history();
-  assert.ok(page.items.some((m) => m.name === 'greeting' && m.data === data), 'published message not in history');
-}
-
-/** The error ably-js rejects with, for assertions on code/statusCode. */
-async function rejection(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  assert.fail('expected ably-js to fail');
-}
+const client = (extra = {}) => ablyClient(stack, ablyLog, extra);
 
 test('authorize() (GET authUrl) yields TokenDetails for example-client-id, then publish works', async () => {
   const rest = client();

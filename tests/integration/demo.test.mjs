@@ -7,15 +7,15 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { test, before, after } from 'node:test';
 import Ably from 'ably';
-import { Proc, repoRoot, binaryPath, freePort, sleep, testKey, splitKey } from './lib/stack.mjs';
+import { startDemo, testKey, splitKey } from './lib/stack.mjs';
 
 let demo;
 let dir;
 let port;
+let stopDemo;
 
 function portOpen(p) {
   return new Promise((resolve) => {
@@ -26,27 +26,11 @@ function portOpen(p) {
 }
 
 before(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ably-token-demo-'));
-  const envFile = path.join(dir, 'empty.env');
-  await fs.writeFile(envFile, '# no key\nABLY_API_KEY=\n');
-  port = await freePort();
-  const env = { ...process.env, PORT: String(port), DEMO_RUN_DIR: path.join(dir, 'run'), DEMO_ENV_FILE: envFile,
-    ABLY_TOKEN_BIN: binaryPath };
-  for (const v of ['ABLY_API_KEY', 'VITE_ABLY_KEY', 'ABLY_TOKEN_CONF']) delete env[v];
-  demo = new Proc('run-demo.sh', path.join(repoRoot, 'scripts/run-demo.sh'), [], { cwd: repoRoot, env });
-  const end = Date.now() + 20000;
-  while (!/ready: http:\/\/localhost:/.test(demo.out)) {
-    if (demo.exit || Date.now() > end) {
-      await demo.stop();
-      throw new Error(`run-demo.sh did not get ready\n${demo.describe()}`);
-    }
-    await sleep(50);
-  }
+  ({ demo, dir, port, stop: stopDemo } = await startDemo('ably-token-demo-'));
 }, { timeout: 30000 });
 
 after(async () => {
-  if (demo) await demo.stop();
-  if (dir) await fs.rm(dir, { recursive: true, force: true });
+  if (stopDemo) await stopDemo();
 });
 
 test('says loudly that it uses a local test key and the emulator', () => {

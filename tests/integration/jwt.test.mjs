@@ -3,25 +3,14 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import Ably from 'ably';
 import { useStack } from './lib/stack.mjs';
 import { assertAblyError, assertNoStore, header, verifyJwt, finalChecks } from './lib/checks.mjs';
+import { ablyClient } from './lib/ablyjs.mjs';
 
 const stack = useStack({ config: { mode: 'jwt', ttl: '10m' } });
 
 const ablyLog = [];
-function client(extra = {}) {
-  return new Ably.Rest({
-    authUrl: stack.tokenUrl,
-    restHost: '127.0.0.1',
-    port: stack.emuPort,
-    tls: false,
-    useBinaryProtocol: false,
-    logLevel: 4,
-    logHandler: (msg) => ablyLog.push(String(msg)),
-    ...extra,
-  });
-}
+const client = (extra = {}) => ablyClient(stack, ablyLog, extra);
 
 /** A 200 JWT answer: text/plain, no-store, no trailing newline, valid signature. */
 function assertJwt(res) {

@@ -40,7 +40,8 @@ export async function publishAndReadBack(rest, channelName) {
   assert.ok(page.items.some((m) => m.name === 'greeting' && m.data === data), 'published message not in history');
 }
 
-async function rejection(promise) {
+/** The error ably-js rejects with, for assertions on code/statusCode. */
+export async function rejection(promise) {
   try {
     await promise;
   } catch (e) {

@@ -532,6 +532,35 @@ export function run(cmd, args, opts = {}) {
 }
 
 /**
+ * scripts/run-demo.sh (what `make run` starts) in a scratch dir with an
+ * empty .env, so a real .env and a running demo are left alone; resolves
+ * once it prints its address. Returns {demo (a Proc), dir, port, stop()}.
+ */
+export async function startDemo(prefix = 'ably-token-demo-') {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  const envFile = path.join(dir, 'empty.env');
+  await fsp.writeFile(envFile, '# no key: the offline emulator\nABLY_API_KEY=\n');
+  const port = await freePort();
+  const env = { ...process.env, PORT: String(port), DEMO_RUN_DIR: path.join(dir, 'run'), DEMO_ENV_FILE: envFile,
+    ABLY_TOKEN_BIN: binaryPath };
+  for (const v of ['ABLY_API_KEY', 'VITE_ABLY_KEY', 'ABLY_TOKEN_CONF']) delete env[v];
+  const demo = new Proc('run-demo.sh', path.join(repoRoot, 'scripts/run-demo.sh'), [], { cwd: repoRoot, env });
+  const stop = async () => {
+    await demo.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  };
+  const end = Date.now() + 20000;
+  while (!/ready: http:\/\/localhost:/.test(demo.out)) {
+    if (demo.exit || Date.now() > end) {
+      await stop();
+      throw new Error(`run-demo.sh did not get ready\n${demo.describe()}`);
+    }
+    await sleep(50);
+  }
+  return { demo, dir, port, stop };
+}
+
+/**
  * Start a stack in before(), stop it in after(). The returned object is the
  * stack itself once before() has run (its fields are copied in).
  */
