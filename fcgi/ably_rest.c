@@ -28,14 +28,18 @@ struct host {
 	char *name;               /* host or host:port, owned */
 };
 
-/* What the clients of one worker (a thread each) learn together about the
- * hosts: which failed lately, and which fallback worked. Without sharing,
- * every thread would try a dead primary once before avoiding it. */
-struct host_memory {
+/* What the clients of one worker (a thread each) learn and count
+ * together: which hosts failed lately and which fallback worked (without
+ * sharing, every thread would try a dead primary once before avoiding it),
+ * Ably's clock (one GET /time per worker), and the health answer's
+ * counters (the worker's, not the answering thread's). */
+struct shared_state {
 	pthread_mutex_t lock;
 	long long *avoid_until;   /* per host, monotonic ms */
 	size_t preferred;         /* a fallback that worked, 0 = primary */
 	long long preferred_until;
+	struct ably_rest_stats stats;
+	long long clock_checked;  /* monotonic ms of the last GET /time */
 };
 
 struct ably_rest {
@@ -44,12 +48,10 @@ struct ably_rest {
 	struct curl_slist *headers;
 	struct host *hosts;       /* [0] is the primary */
 	size_t nhosts;
-	struct host_memory *mem;  /* owned if owns_mem, else another client's */
-	int owns_mem;
+	struct shared_state *sh;  /* owned if owns_sh, else another client's */
+	int owns_sh;
 	struct buf body;          /* the current answer */
 	char curl_err[CURL_ERROR_SIZE];
-	struct ably_rest_stats stats;
-	long long clock_checked;  /* monotonic ms of the last GET /time */
 };
 
 /* How one try ended. */
@@ -110,10 +112,10 @@ ably_rest_free(struct ably_rest *r)
 	for (i = 0; i < r->nhosts; i++)
 		free(r->hosts[i].name);
 	free(r->hosts);
-	if (r->owns_mem && r->mem != NULL) {
-		pthread_mutex_destroy(&r->mem->lock);
-		free(r->mem->avoid_until);
-		free(r->mem);
+	if (r->owns_sh && r->sh != NULL) {
+		pthread_mutex_destroy(&r->sh->lock);
+		free(r->sh->avoid_until);
+		free(r->sh);
 	}
 	buf_free(&r->body);
 	free(r);
@@ -158,16 +160,16 @@ ably_rest_new_sharing(const struct config *cfg, struct ably_rest *share,
 		if (add_host(r, cfg->fallback_hosts[i]) != TOK_OK)
 			goto nomem;
 	if (share != NULL) {
-		r->mem = share->mem;
+		r->sh = share->sh;
 	} else {
-		r->mem = calloc(1, sizeof(*r->mem));
-		if (r->mem == NULL)
+		r->sh = calloc(1, sizeof(*r->sh));
+		if (r->sh == NULL)
 			goto nomem;
-		r->owns_mem = 1;
-		pthread_mutex_init(&r->mem->lock, NULL);
-		r->mem->avoid_until = calloc(r->nhosts,
-		    sizeof(*r->mem->avoid_until));
-		if (r->mem->avoid_until == NULL)
+		r->owns_sh = 1;
+		pthread_mutex_init(&r->sh->lock, NULL);
+		r->sh->avoid_until = calloc(r->nhosts,
+		    sizeof(*r->sh->avoid_until));
+		if (r->sh->avoid_until == NULL)
 			goto nomem;
 	}
 	(void)snprintf(agent, sizeof(agent), "Ably-Agent: %s libcurl/%s", AGENT,
@@ -388,13 +390,43 @@ sync_clock(struct ably_rest *r, const char *host)
 		    json_object_array_get_idx(root, 0));
 
 		/* Ably's clock at the middle of the round trip. */
-		r->stats.clock_offset_ms = t - (before + after) / 2;
-		r->stats.clock_known = 1;
-		r->clock_checked = mono_ms();
-		log_info("ably %s: clock offset %lld ms", host,
-		    r->stats.clock_offset_ms);
+		long long offset = t - (before + after) / 2;
+
+		pthread_mutex_lock(&r->sh->lock);
+		r->sh->stats.clock_offset_ms = offset;
+		r->sh->stats.clock_known = 1;
+		r->sh->clock_checked = mono_ms();
+		pthread_mutex_unlock(&r->sh->lock);
+		log_info("ably %s: clock offset %lld ms", host, offset);
 	}
 	json_object_put(root);
+}
+
+/* Ably's clock minus ours, as far as the worker knows it (0: unknown). */
+static long long
+clock_offset(struct ably_rest *r)
+{
+	long long offset;
+
+	pthread_mutex_lock(&r->sh->lock);
+	offset = r->sh->stats.clock_known ? r->sh->stats.clock_offset_ms : 0;
+	pthread_mutex_unlock(&r->sh->lock);
+	return offset;
+}
+
+/* Whether the worker should ask Ably's clock (again) before signing. */
+static int
+clock_stale(struct ably_rest *r)
+{
+	int stale;
+
+	if (!r->cfg->query_time)
+		return 0;
+	pthread_mutex_lock(&r->sh->lock);
+	stale = !r->sh->stats.clock_known ||
+	    mono_ms() - r->sh->clock_checked > TIME_REFRESH_MS;
+	pthread_mutex_unlock(&r->sh->lock);
+	return stale;
 }
 
 /* The order to try hosts in: the preferred one first, then the others
@@ -408,12 +440,12 @@ plan(struct ably_rest *r, size_t *order)
 
 	long long avoid[17];
 
-	pthread_mutex_lock(&r->mem->lock);
-	first = (r->mem->preferred != 0 && now < r->mem->preferred_until) ?
-	    r->mem->preferred : 0;
+	pthread_mutex_lock(&r->sh->lock);
+	first = (r->sh->preferred != 0 && now < r->sh->preferred_until) ?
+	    r->sh->preferred : 0;
 	for (i = 0; i < r->nhosts && i < 17; i++)
-		avoid[i] = r->mem->avoid_until[i];
-	pthread_mutex_unlock(&r->mem->lock);
+		avoid[i] = r->sh->avoid_until[i];
+	pthread_mutex_unlock(&r->sh->lock);
 	order[n++] = first;
 	if (first != 0)
 		order[n++] = 0;
@@ -471,12 +503,13 @@ try_host(struct ably_rest *r, const char *host, const struct ably_key *k,
 		return TRY_RETRY;
 	/* A fresh timestamp and nonce per try: a retried TokenRequest that
 	 * reached Ably once would be refused as a replay (40105). */
-	p.timestamp = wall_ms() + (r->stats.clock_known ?
-	    r->stats.clock_offset_ms : 0);
+	p.timestamp = wall_ms() + clock_offset(r);
 	if (crypto_nonce(nonce) != TOK_OK ||
 	    tr_build(k, &p, &json, NULL) != TOK_OK)
 		return TRY_RETRY;
-	r->stats.tries++;
+	pthread_mutex_lock(&r->sh->lock);
+	r->sh->stats.tries++;
+	pthread_mutex_unlock(&r->sh->lock);
 	cc = perform(r, url, json, budget_ms, &status);
 	crypto_wipe(json, strlen(json));
 	free(json);
@@ -526,7 +559,7 @@ try_host(struct ably_rest *r, const char *host, const struct ably_key *k,
 static void
 remember(struct ably_rest *r, size_t i, int worked)
 {
-	struct host_memory *m = r->mem;
+	struct shared_state *m = r->sh;
 
 	pthread_mutex_lock(&m->lock);
 	if (worked) {
@@ -550,11 +583,14 @@ ably_request_token(struct ably_rest *r, const struct ably_key *k,
 {
 	size_t order[17], n, i, tried = 0;
 	long long start = mono_ms(), deadline;
+	long latency;
 	enum try_result res = TRY_RETRY;
 	int clock_retry = 0;
 
 	*details = NULL;
-	r->stats.calls++;
+	pthread_mutex_lock(&r->sh->lock);
+	r->sh->stats.calls++;
+	pthread_mutex_unlock(&r->sh->lock);
 	deadline = start + r->cfg->upstream_timeout_ms;
 	n = plan(r, order);
 	if (n > 1 + MAX_FALLBACK_TRIES)
@@ -567,8 +603,7 @@ ably_request_token(struct ably_rest *r, const struct ably_key *k,
 			res = TRY_TIMEOUT;
 			break;
 		}
-		if (r->cfg->query_time && (!r->stats.clock_known ||
-		    mono_ms() - r->clock_checked > TIME_REFRESH_MS))
+		if (clock_stale(r))
 			sync_clock(r, h->name);
 		tried++;
 		res = try_host(r, h->name, k, ask, (long)(deadline - mono_ms()),
@@ -577,7 +612,9 @@ ably_request_token(struct ably_rest *r, const struct ably_key *k,
 		    !clock_retry) {
 			/* Our idea of Ably's clock is stale: ask again, once. */
 			clock_retry = 1;
-			r->stats.clock_known = 0;
+			pthread_mutex_lock(&r->sh->lock);
+			r->sh->stats.clock_known = 0;
+			pthread_mutex_unlock(&r->sh->lock);
 			i--;
 			continue;
 		}
@@ -587,19 +624,24 @@ ably_request_token(struct ably_rest *r, const struct ably_key *k,
 		if (res == TRY_OK)
 			break;
 	}
-	r->stats.last_latency_ms = (long)(mono_ms() - start);
+	latency = (long)(mono_ms() - start);
+	pthread_mutex_lock(&r->sh->lock);
+	r->sh->stats.last_latency_ms = latency;
 	if (res == TRY_OK) {
-		r->stats.last_ok_ms = wall_ms();
-		return TOK_OK;
+		r->sh->stats.last_ok_ms = wall_ms();
+	} else {
+		r->sh->stats.failures++;
+		r->sh->stats.last_failure_ms = wall_ms();
 	}
-	r->stats.failures++;
-	r->stats.last_failure_ms = wall_ms();
+	pthread_mutex_unlock(&r->sh->lock);
+	if (res == TRY_OK)
+		return TOK_OK;
 	if (res == TRY_FINAL)
 		return e->kind;
 	if (res == TRY_TIMEOUT)
 		return tok_fail(e, TOK_ETIMEOUT, 50003, "Ably did not answer in "
 		    "time (%zu host%s tried in %ld ms)", tried, tried == 1 ?
-		    "" : "s", r->stats.last_latency_ms);
+		    "" : "s", latency);
 	return tok_fail(e, TOK_EUPSTREAM, 50002, "Ably could not be reached "
 	    "or failed (%zu host%s tried)", tried, tried == 1 ? "" : "s");
 }
@@ -607,5 +649,7 @@ ably_request_token(struct ably_rest *r, const struct ably_key *k,
 void
 ably_rest_get_stats(const struct ably_rest *r, struct ably_rest_stats *st)
 {
-	*st = r->stats;
+	pthread_mutex_lock(&r->sh->lock);
+	*st = r->sh->stats;
+	pthread_mutex_unlock(&r->sh->lock);
 }

@@ -25,7 +25,8 @@ struct ably_token_ask {
 	const char *client_id;   /* NULL = none */
 };
 
-/* Counters for the health answer. */
+/* Counters for the health answer: the worker's, shared by the clients
+ * made with ably_rest_new_sharing. */
 struct ably_rest_stats {
 	unsigned long calls;        /* token requests made */
 	unsigned long failures;     /* of those, failed after every try */
@@ -47,9 +48,9 @@ enum tok_err ably_rest_new(const struct config *cfg, struct ably_rest **out,
 	__attribute__((warn_unused_result));
 
 /* The same, sharing with `share` (another client of this process, which
- * must outlive it) what is learnt about the hosts: one that failed is
- * avoided, and a fallback that worked is preferred, by both. Each client
- * is used by one thread at a time. */
+ * must outlive it) what is learnt about the hosts (one that failed is
+ * avoided, and a fallback that worked is preferred, by both), Ably's clock
+ * and the counters. Each client is used by one thread at a time. */
 enum tok_err ably_rest_new_sharing(const struct config *cfg,
                                    struct ably_rest *share,
                                    struct ably_rest **out, struct tok_error *e)

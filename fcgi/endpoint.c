@@ -29,6 +29,7 @@ endpoint_init(struct endpoint *ep, const struct config *cfg)
 	ep->cfg = cfg;
 	ep->started = time(NULL);
 	ep->pid = (long)getpid();
+	ep->counts = &ep->own;
 	log_set_pid(ep->pid);
 }
 
@@ -100,7 +101,8 @@ health(const struct endpoint *ep, struct buf *out,
 	char body[512], ably[256] = "";
 	int n;
 
-	/* In token mode, say whether Ably answered lately (this worker). */
+	/* In token mode, say whether Ably answered lately (this worker,
+	 * all its threads). */
 	if (ep->rest != NULL) {
 		struct ably_rest_stats st;
 		long long now = endpoint_now_ms();
@@ -124,7 +126,9 @@ health(const struct endpoint *ep, struct buf *out,
 	    key_loaded(&ep->cfg->key) ? "ok" : "misconfigured",
 	    config_mode_name(ep->cfg->mode),
 	    key_loaded(&ep->cfg->key) ? "loaded" : "missing", ep->pid,
-	    (long long)(time(NULL) - ep->started), ep->requests, ep->errors,
+	    (long long)(time(NULL) - ep->started),
+	    atomic_load_explicit(&ep->counts->requests, memory_order_relaxed),
+	    atomic_load_explicit(&ep->counts->errors, memory_order_relaxed),
 	    ably);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return TOK_EINTERNAL;
@@ -175,10 +179,9 @@ endpoint_handle(struct endpoint *ep, const struct req_source *src,
 	long long t0 = endpoint_now_ms();
 	enum tok_err rc;
 
-	ep->requests++;
-	(void)snprintf(rid, sizeof(rid), "%ld-%llu", ep->pid,
-	    ep->shared_seq ? atomic_fetch_add(ep->shared_seq, 1) + 1 :
-	    ++ep->seq);
+	(void)snprintf(rid, sizeof(rid), "%ld-%lu", ep->pid,
+	    atomic_fetch_add_explicit(&ep->counts->requests, 1,
+	    memory_order_relaxed) + 1);
 	log_set_request_id(rid);
 	rc = req_parse(&r, src, c->max_body, &e);
 	if (config_origin_allowed(c, r.origin))
@@ -212,7 +215,8 @@ endpoint_handle(struct endpoint *ep, const struct req_source *src,
 		rc = serve(ep, &r, out, &cors, &e, who, sizeof(who));
 	}
 	if (rc != TOK_OK) {
-		ep->errors++;
+		atomic_fetch_add_explicit(&ep->counts->errors, 1,
+		    memory_order_relaxed);
 		buf_reset(out);
 		if (resp_error(out, &e, allow, &cors) != TOK_OK) {
 			buf_reset(out);

@@ -7,6 +7,7 @@
 #ifndef TOK_ENDPOINT_H
 #define TOK_ENDPOINT_H
 
+#include <stdatomic.h>
 #include <time.h>
 
 #include "ably_rest.h"
@@ -14,14 +15,18 @@
 #include "config.h"
 #include "request.h"
 
+/* What the health answer counts, for the whole process: its threads share
+ * one (worker.c). The request count also numbers the request ids. */
+struct endpoint_counts {
+	atomic_ulong requests;
+	atomic_ulong errors;
+};
+
 struct endpoint {
 	const struct config *cfg;
 	time_t started;
-	unsigned long requests;
-	unsigned long errors;
-	unsigned long long seq;  /* request ids within this process... */
-	/* ...or, when the threads of a process share one count, that */
-	_Atomic unsigned long long *shared_seq;
+	struct endpoint_counts own;      /* unless the process shares one: */
+	struct endpoint_counts *counts;  /* &own, or the process's */
 	long pid;                /* this process, read once (after fork) */
 	struct ably_rest *rest;  /* token mode: this worker's client, borrowed */
 };

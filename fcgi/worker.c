@@ -81,7 +81,7 @@ struct worker {
 	atomic_int *stop;
 	sigset_t waiting;          /* the signal mask while waiting for work */
 	atomic_int failed;
-	_Atomic unsigned long long seq;  /* request ids */
+	struct endpoint_counts counts;  /* for the health answer, and request ids */
 
 	pthread_mutex_t lock;      /* guards everything below */
 	struct conn **slots;       /* [0, nslots) allocated */
@@ -443,7 +443,7 @@ thread_init(struct worker_thread *t, struct worker *w,
 	t->w = w;
 	buf_init(&t->out, ENDPOINT_ANSWER_MAX);
 	endpoint_init(&t->ep, w->cfg);
-	t->ep.shared_seq = &w->seq;
+	t->ep.counts = &w->counts;
 	/* Each thread has its own curl handle, so its connection to Ably
 	 * is kept across the requests it serves; what the threads learn
 	 * about Ably's hosts (one down, a fallback that works) is shared. */

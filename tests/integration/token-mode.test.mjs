@@ -171,6 +171,32 @@ test('the threads of a worker share what they learn: after one fails over, all u
   }
 });
 
+// The health answer speaks for the worker: with four threads serving at
+// once, its counters are the sum of theirs, not the answering thread's.
+test('the health answer counts the whole worker, every thread', async () => {
+  const s = await freshTokenStack(4);
+  try {
+    const before = JSON.parse((await s.request('GET', '/healthz')).body);
+    assert.equal(before.ably.calls, 0);
+    await fault(s.emulatorUrl, { status: 503, count: 1 });
+    assert.equal((await s.get()).status, 200);  // the primary fails, the fallback answers
+    // 300 ms per answer, 12 at once: every thread holds some of them.
+    await fault(s.emulatorUrl, { latencyMs: 300, count: 12, routes: ['requestToken'] });
+    await emu(secondary(), 'POST', '/_emulator/faults', { latencyMs: 300, count: 12, routes: ['requestToken'] });
+    const answers = await Promise.all(Array.from({ length: 12 }, () => s.get()));
+    assert.deepEqual(answers.map((r) => r.status), Array(12).fill(200));
+    const h = JSON.parse((await s.request('GET', '/healthz')).body);
+    assert.equal(h.ably.calls, 13, JSON.stringify(h));
+    assert.equal(h.ably.tries, 14, JSON.stringify(h));
+    assert.equal(h.ably.failures, 0, JSON.stringify(h));
+    assert.equal(h.ably.reachable, true);
+    assert.equal(h.requests, before.requests + 14, JSON.stringify(h));
+    assert.equal(h.errors, before.errors);
+  } finally {
+    await s.stop();
+  }
+});
+
 test('no fallback on a 4xx: Ably\'s error is passed on with its code', async () => {
   await reset();
   await fault(primary(), { status: 401, count: 1 });
@@ -250,6 +276,12 @@ test('clock an hour off: 40104 explained without query_time, tokens with query_t
       assert.equal(time, 1, 'GET /time not asked exactly once');
       assert.equal((await s.get()).status, 200);
       assert.equal((await stats(s.emulatorUrl)).routes.time.requests, 1, '/time is not cached');
+      // The worker's threads share what /time said: parallel requests,
+      // served by several of them, ask it no more.
+      await emu(s.emulatorUrl, 'POST', '/_emulator/faults', { latencyMs: 200, count: 8, routes: ['requestToken'] });
+      const answers = await Promise.all(Array.from({ length: 8 }, () => s.get()));
+      assert.deepEqual(answers.map((r) => r.status), Array(8).fill(200));
+      assert.equal((await stats(s.emulatorUrl)).routes.time.requests, 1, 'another thread asked /time again');
     } finally {
       await s.stop();
     }

@@ -393,8 +393,8 @@ test_token_request_defaults(void **state)
 	v = member(tr, "mac", json_type_string);
 	assert_null(strstr(log, json_object_get_string(v)));
 	json_object_put(tr);
-	assert_int_equal(ep.requests, 1);
-	assert_int_equal(ep.errors, 0);
+	assert_int_equal(ep.counts->requests, 1);
+	assert_int_equal(ep.counts->errors, 0);
 	free(log);
 	buf_free(&out);
 	config_free(&c);
@@ -564,7 +564,7 @@ test_jwt_mode(void **state)
 	json_object_put(claims);
 	/* The token itself is never logged. */
 	assert_null(memmem(log, strlen(log), a.body, a.body_len));
-	assert_int_equal(ep.errors, 0);
+	assert_int_equal(ep.counts->errors, 0);
 	free(log);
 	buf_free(&out);
 	config_free(&c);
@@ -629,7 +629,7 @@ test_no_key(void **state)
 		parse_answer(&out, &a);
 		check_error(&a, 500, 50000);
 		assert_true(strlen(log) > 0);  /* a 500 is logged */
-		assert_int_equal(ep.errors, 1);
+		assert_int_equal(ep.counts->errors, 1);
 		free(log);
 		buf_free(&out);
 		config_free(&c);
@@ -709,7 +709,7 @@ test_preflight_allowed_origin(void **state)
 	    "authorization,x-ably-version");
 	assert_header(&a, "Vary", "Origin");
 	assert_header(&a, "Cache-Control", "no-store");
-	assert_int_equal(ep.errors, 0);
+	assert_int_equal(ep.counts->errors, 0);
 	free(log);
 	buf_free(&out);
 	config_free(&c);
@@ -751,8 +751,8 @@ test_preflight_other_origin(void **state)
 		assert_header(&a, "Vary", "Origin");
 		free(log);
 	}
-	assert_int_equal(ep.requests, N_ELEMENTS(origins));
-	assert_int_equal(ep.errors, N_ELEMENTS(origins));
+	assert_int_equal(ep.counts->requests, N_ELEMENTS(origins));
+	assert_int_equal(ep.counts->errors, N_ELEMENTS(origins));
 	buf_free(&out);
 	config_free(&c);
 }
@@ -842,8 +842,8 @@ test_health(void **state)
 	assert_int_equal(json_object_get_int(member(h, "pid",
 	    json_type_int)), getpid());
 	json_object_put(h);
-	assert_int_equal(ep.requests, 2);
-	assert_int_equal(ep.errors, 1);
+	assert_int_equal(ep.counts->requests, 2);
+	assert_int_equal(ep.counts->errors, 1);
 	buf_free(&out);
 	config_free(&c);
 }
@@ -942,7 +942,7 @@ test_health_path_get_only(void **state)
 		assert_null(memmem(a.body, a.body_len, "keyName", 7));
 		assert_null(memmem(a.body, a.body_len, "mac", 3));
 	}
-	assert_int_equal(ep.errors, N_ELEMENTS(methods));
+	assert_int_equal(ep.counts->errors, N_ELEMENTS(methods));
 	buf_free(&out);
 	config_free(&c);
 }
@@ -1004,8 +1004,8 @@ test_fail_case(void **state)
 	handle(&ep, &f, &out, &log);
 	parse_answer(&out, &a);
 	check_error(&a, t->status, t->code);
-	assert_int_equal(ep.requests, 1);
-	assert_int_equal(ep.errors, 1);
+	assert_int_equal(ep.counts->requests, 1);
+	assert_int_equal(ep.counts->errors, 1);
 	if (t->status == 413)
 		assert_int_equal(f.reads, 0);
 	free(log);
@@ -1041,26 +1041,30 @@ test_counters(void **state)
 	(void)state;
 	make_config(&c, "key = " KEY "\ncors_origins = " ORIGIN "\n");
 	endpoint_init(&ep, &c);
-	assert_int_equal(ep.requests, 0);
-	assert_int_equal(ep.errors, 0);
+	assert_int_equal(ep.counts->requests, 0);
+	assert_int_equal(ep.counts->errors, 0);
 	assert_ptr_equal(ep.cfg, &c);
 	buf_init(&out, OUT_MAX);
 	for (i = 0; i < N_ELEMENTS(steps); i++) {
 		struct fake f;
 		struct answer a;
 		char *log;
+		char rid[48];
 
 		fake_request(&f, steps[i].method, steps[i].uri,
 		    steps[i].origin);
 		handle(&ep, &f, &out, &log);
+		/* The count numbers the request ids of the log lines. */
+		(void)snprintf(rid, sizeof(rid), "rid=%ld-%zu:", ep.pid, i + 1);
+		if (strstr(log, rid) == NULL)
+			fail_msg("step %zu: no request id %s in: %s", i, rid, log);
 		free(log);
 		parse_answer(&out, &a);
 		errors += (unsigned long)steps[i].error;
 		if ((a.status >= 400) != steps[i].error)
 			fail_msg("step %zu: status %d", i, a.status);
-		assert_int_equal(ep.requests, i + 1);
-		assert_int_equal(ep.errors, errors);
-		assert_int_equal(ep.seq, i + 1);
+		assert_int_equal(ep.counts->requests, i + 1);
+		assert_int_equal(ep.counts->errors, errors);
 	}
 	buf_free(&out);
 	config_free(&c);
