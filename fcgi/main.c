@@ -35,6 +35,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "log.h"
+#include "peers.h"
 #include "worker.h"
 
 #define VERSION "0.1.0"
@@ -47,6 +48,8 @@
 /* Set by SIGTERM/SIGINT in whichever thread takes it, read by all: an
  * atomic (lock-free, so safe in a handler), not just volatile. */
 static atomic_int stop_requested;
+/* FCGI_WEB_SERVER_ADDRS: who may connect over TCP (peers.h). */
+static struct peers web_servers;
 
 static void
 on_stop(int sig)
@@ -107,6 +110,8 @@ usage(FILE *f)
 "\n"
 "Environment: ABLY_API_KEY (or VITE_ABLY_KEY) holds the key,\n"
 "appId.keyId:secret; it overrides the config file's key.\n"
+"FCGI_WEB_SERVER_ADDRS: on a TCP socket, the web servers' addresses\n"
+"(comma-separated); connections from others are closed.\n"
 "Exit status: 0 ok, 2 bad usage or settings.\n");
 }
 
@@ -375,7 +380,8 @@ spawn_worker(const struct config *cfg, int fd, int threads)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		int rc = worker_run(cfg, fd, threads, &stop_requested);
+		int rc = worker_run(cfg, fd, threads, &web_servers,
+		    &stop_requested);
 
 		/* The config (and the key in it) is freed by the exit path
 		 * of the parent's copy; wipe this process's copy too. */
@@ -498,6 +504,7 @@ main(int argc, char **argv)
 	mode_t mode = 0660;
 	struct config cfg;
 	char err[512], *end;
+	struct tok_error perr;
 	int c, fd, rc, is_cgi, check_only = 0;
 	unsigned load_flags = 0;
 
@@ -565,6 +572,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
+	if (!is_cgi && peers_parse(getenv("FCGI_WEB_SERVER_ADDRS"),
+	    &web_servers, &perr) != TOK_OK) {
+		fprintf(stderr, "ably-token: %s\n", perr.message);
+		config_free(&cfg);
+		return 2;
+	}
 	if (check_only && !key_loaded(&cfg.key)) {
 		fprintf(stderr, "ably-token: settings are valid, but no key is "
 		    "configured (set ABLY_API_KEY or key = ...)\n");
@@ -617,7 +630,8 @@ main(int argc, char **argv)
 			fd = 0;
 		rc = workers > 0 ? supervise(&cfg, fd, (int)workers,
 		    (int)threads) :
-		    worker_run(&cfg, fd, (int)threads, &stop_requested);
+		    worker_run(&cfg, fd, (int)threads, &web_servers,
+		    &stop_requested);
 	}
 	config_free(&cfg);
 	return rc;

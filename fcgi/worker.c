@@ -20,6 +20,7 @@
  */
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -35,6 +36,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -43,6 +45,7 @@
 #include "buf.h"
 #include "endpoint.h"
 #include "log.h"
+#include "peers.h"
 
 #define EVENTS_MAX 64
 /* Most connections one worker holds open; fewer if RLIMIT_NOFILE says so. */
@@ -77,6 +80,7 @@ struct worker {
 	int listen_fd, epfd, wake_fd;
 	int plain_close;           /* unix socket: close without the handshake */
 	int tcp;                   /* TCP socket: small answers, no Nagle */
+	const struct peers *peers; /* TCP: who may connect (peers.h) */
 	int threads;               /* > 1: one-shot events, one per wait */
 	atomic_int *stop;
 	sigset_t waiting;          /* the signal mask while waiting for work */
@@ -84,6 +88,8 @@ struct worker {
 	struct endpoint_counts counts;  /* for the health answer, and request ids */
 
 	pthread_mutex_t lock;      /* guards everything below */
+	unsigned long refused;     /* TCP peers refused since the last report */
+	long long refused_said;    /* monotonic s of the last report */
 	struct conn **slots;       /* [0, nslots) allocated */
 	uint32_t *free_slots;
 	int nslots, nfree, nopen, max_conns;
@@ -320,6 +326,39 @@ conn_event(struct worker_thread *t, uint64_t data)
 		serve(t, c);
 }
 
+/* Close a TCP connection from an address not in FCGI_WEB_SERVER_ADDRS,
+ * as libfcgi does. Said in the log at most once a minute, with a count,
+ * so that a flood of them cannot flood the log. */
+static void
+refuse(struct worker *w, int fd, const struct sockaddr_storage *peer)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+	struct timespec now;
+	unsigned long n = 0;
+
+	close(fd);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&w->lock);
+	w->refused++;
+	if (w->refused_said == 0 || now.tv_sec - w->refused_said >= 60) {
+		n = w->refused;
+		w->refused = 0;
+		w->refused_said = now.tv_sec;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (n == 0)
+		return;
+	if (peer->ss_family == AF_INET)
+		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)peer)->sin_addr, addr, sizeof(addr));
+	else if (peer->ss_family == AF_INET6)
+		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)peer)->sin6_addr, addr, sizeof(addr));
+	log_warn("refused %lu connection%s from addresses not in "
+	    "FCGI_WEB_SERVER_ADDRS (the last from %s)", n, n == 1 ? "" : "s",
+	    addr);
+}
+
 /* Accept and serve new connections. With several threads, or kept
  * connections waiting their turn, one per wake-up; otherwise until none is
  * pending, which costs no epoll_wait per request when every request brings
@@ -331,9 +370,12 @@ accept_and_serve(struct worker_thread *t)
 
 	for (;;) {
 		struct timeval tv = { READ_TIMEOUT_S, 0 };
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
 		struct conn *c;
 		int one = 1, more;
-		int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = accept4(w->listen_fd, (struct sockaddr *)&peer,
+		    &peer_len, SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			switch (errno) {
@@ -364,6 +406,11 @@ accept_and_serve(struct worker_thread *t)
 				wake_all(w);
 				return;
 			}
+		}
+		if (w->tcp && !peers_allow(w->peers,
+		    (const struct sockaddr *)&peer)) {
+			refuse(w, fd, &peer);
+			continue;
 		}
 		pthread_mutex_lock(&w->lock);
 		c = slot_take(w, fd);
@@ -465,7 +512,7 @@ thread_free(struct worker_thread *t)
 
 static int
 worker_open(struct worker *w, const struct config *cfg, int listen_fd,
-            int threads)
+            int threads, const struct peers *peers)
 {
 	struct epoll_event ev;
 	struct rlimit rl;
@@ -477,6 +524,7 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd,
 	w->threads = threads;
 	w->plain_close = family == AF_UNIX;
 	w->tcp = family == AF_INET || family == AF_INET6;
+	w->peers = peers;
 	/* Each thread may hold a connection being served, which cannot be
 	 * closed to make room: keep at least that many spare. */
 	w->max_conns = CONNS_MAX;
@@ -547,7 +595,7 @@ worker_close(struct worker *w)
 
 int
 worker_run(const struct config *cfg, int listen_fd, int threads,
-           atomic_int *stop)
+           const struct peers *peers, atomic_int *stop)
 {
 	struct worker w;
 	struct worker_thread *ts;
@@ -569,7 +617,7 @@ worker_run(const struct config *cfg, int listen_fd, int threads,
 	sigdelset(&w.waiting, SIGTERM);
 	sigdelset(&w.waiting, SIGINT);
 	ts = calloc((size_t)threads, sizeof(*ts));
-	if (ts == NULL || worker_open(&w, cfg, listen_fd, threads) != 0)
+	if (ts == NULL || worker_open(&w, cfg, listen_fd, threads, peers) != 0)
 		goto out;
 	for (i = 0; i < threads; i++)
 		if (thread_init(&ts[i], &w, i > 0 ? ts[0].ep.rest : NULL) != 0)
