@@ -9,8 +9,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
-import { startStack, sleep } from './lib/stack.mjs';
+import { startStack, startNginx, httpRequest, sleep } from './lib/stack.mjs';
+import { fakeUpstream } from './lib/fastcgi.mjs';
 
 function workerPids(parentPid) {
   try {
@@ -54,6 +58,42 @@ test('the shipped config keeps FastCGI connections, and a worker holds them open
     assert.ok(socketCount(worker) <= held + 1, `sockets ${held} -> ${socketCount(worker)}`);
   } finally {
     await s.stop();
+  }
+});
+
+// When the binary closes a kept connection just as nginx reuses it (a
+// worker closing its longest-idle one to make room, a worker's death, a
+// stop), nginx has already written the request. It sends a GET again on
+// another connection, but a POST (ably-js's authMethod 'POST') only if
+// fastcgi_next_upstream allows non_idempotent: the shipped config does, as
+// a token request is safe to send twice. A scripted upstream closes every
+// reused connection, so each request after the first meets that race.
+test('a kept connection closed just as nginx reuses it: the shipped config sends the GET and the POST again', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ably-token-race-'));
+  const sock = path.join(dir, 'upstream.sock');
+  const up = await fakeUpstream(sock, (req) => (req.connRequest > 1 ? 'close' : 'answer'));
+  let nginx = null;
+  try {
+    nginx = await startNginx(path.join(dir, 'nginx'), sock);
+    assert.match(fs.readFileSync(nginx.conf, 'utf8'), /fastcgi_next_upstream\s+error timeout non_idempotent;/);
+    const answers = [];
+    for (let i = 0; i < 8; i++) {
+      answers.push(await httpRequest(nginx.port, [], 'GET', '/request-token?ttl=60000', { record: false }));
+      answers.push(await httpRequest(nginx.port, [], 'POST', '/request-token', {
+        record: false, headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'ttl=60000',
+      }));
+    }
+    const bad = answers.filter((r) => r.status !== 200).map((r) => `${r.method} ${r.status}`);
+    assert.deepEqual(bad, [], `${bad.length} of ${answers.length} failed`);
+    // The race was met, by both methods, and each met it on a reused connection.
+    for (const method of ['GET', 'POST']) {
+      const met = up.seen.filter((r) => r.method === method && r.connRequest > 1).length;
+      assert.ok(met >= 4, `${method}: ${met} requests met a closing kept connection`);
+    }
+  } finally {
+    if (nginx) await nginx.proc.stop();
+    await up.close();
+    await fsp.rm(dir, { recursive: true, force: true });
   }
 });
 

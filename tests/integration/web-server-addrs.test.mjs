@@ -1,7 +1,7 @@
 // FCGI_WEB_SERVER_ADDRS on a TCP listener: libfcgi's own accept closes a
 // connection from an address not in the list, and the binary, which
 // accepts connections itself (fcgi/worker.c), keeps that promise. Talks
-// FastCGI directly (lib/fcgi-client.mjs): no web server in between.
+// FastCGI directly (lib/fastcgi.mjs): no web server in between.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Proc, binaryPath, freePort, sleep, testKey } from './lib/stack.mjs';
-import { fcgiRequest } from './lib/fcgi-client.mjs';
+import { fcgiRequest } from './lib/fastcgi.mjs';
 
 const PARAMS = {
   REQUEST_METHOD: 'GET', REQUEST_URI: '/request-token', DOCUMENT_URI: '/request-token',

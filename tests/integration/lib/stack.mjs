@@ -385,25 +385,10 @@ class Stack {
       () => fs.existsSync(this.sockPath) && canConnect({ path: this.sockPath }));
 
     // nginx from the shipped example.
-    const prefix = path.join(this.dir, 'nginx');
-    for (let attempt = 1; ; attempt++) {
-      this.port = await freePort();
-      const conf = await run(renderScript, ['--prefix', prefix, '--port', String(this.port),
-        '--socket', this.sockPath, '--www', path.join(repoRoot, 'www')]);
-      this.nginxConf = conf.stdout.trim();
-      this.procs.nginx = new Proc('nginx', nginxBinary(), ['-p', prefix, '-c', this.nginxConf], { cwd: this.dir });
-      try {
-        await waitFor('nginx', this.procs.nginx, () => canConnect({ host: '127.0.0.1', port: this.port }));
-        break;
-      } catch (e) {
-        // Someone took the port between freePort() and nginx's bind: once more.
-        if (attempt < 3 && /Address already in use/.test(this.procs.nginx.err + (await this.nginxErrorLog()))) {
-          await this.procs.nginx.stop();
-          continue;
-        }
-        throw e;
-      }
-    }
+    const nginx = await startNginx(path.join(this.dir, 'nginx'), this.sockPath, { cwd: this.dir });
+    this.port = nginx.port;
+    this.nginxConf = nginx.conf;
+    this.procs.nginx = nginx.proc;
     this.baseUrl = `http://127.0.0.1:${this.port}`;
     this.tokenUrl = `${this.baseUrl}/request-token`;
 
@@ -508,6 +493,31 @@ class Stack {
       })();
     }
     return this.stopped;
+  }
+}
+
+/**
+ * nginx from the shipped nginx.conf.example (scripts/render-nginx-conf.sh)
+ * in prefix, on a free port of 127.0.0.1, passing token requests to the
+ * FastCGI unix socket sockPath. Resolves once it accepts connections.
+ * Returns {proc, port, conf (the rendered file's path)}.
+ */
+export async function startNginx(prefix, sockPath, { cwd = prefix } = {}) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const conf = (await run(renderScript, ['--prefix', prefix, '--port', String(port),
+      '--socket', sockPath, '--www', path.join(repoRoot, 'www')])).stdout.trim();
+    const proc = new Proc('nginx', nginxBinary(), ['-p', prefix, '-c', conf], { cwd });
+    try {
+      await waitFor('nginx', proc, () => canConnect({ host: '127.0.0.1', port }));
+      return { proc, port, conf };
+    } catch (e) {
+      // Someone took the port between freePort() and nginx's bind: once more.
+      const log = await fsp.readFile(path.join(prefix, 'logs/error.log'), 'utf8').catch(() => '');
+      await proc.stop();
+      if (attempt < 3 && /Address already in use/.test(proc.err + log)) continue;
+      throw e;
+    }
   }
 }
 
