@@ -14,40 +14,22 @@
 
 #include "peers.h"
 
-static struct sockaddr_in
-v4(const char *text)
-{
-	struct sockaddr_in sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	assert_int_equal(inet_pton(AF_INET, text, &sa.sin_addr), 1);
-	return sa;
-}
-
-static struct sockaddr_in6
-v6(const char *text)
-{
-	struct sockaddr_in6 sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin6_family = AF_INET6;
-	assert_int_equal(inet_pton(AF_INET6, text, &sa.sin6_addr), 1);
-	return sa;
-}
-
+/* Whether p lets a peer at this address (IPv4 or IPv6 text) connect. */
 static int
 allows(const struct peers *p, const char *addr)
 {
-	struct sockaddr_in a4;
-	struct sockaddr_in6 a6;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
 
-	if (strchr(addr, ':') != NULL) {
-		a6 = v6(addr);
-		return peers_allow(p, (const struct sockaddr *)&a6);
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, addr, &a6->sin6_addr), 1);
+		a6->sin6_family = AF_INET6;
 	}
-	a4 = v4(addr);
-	return peers_allow(p, (const struct sockaddr *)&a4);
+	return peers_allow(p, (const struct sockaddr *)&ss);
 }
 
 static void
