@@ -1,7 +1,7 @@
 /* capability: Ably capabilities, parsed, checked and printed canonically.
  *
  * A capability maps resource names to lists of operations. The canonical
- * text is what ably-js signs (ABLY-TOKENS.md §4): resources and operations
+ * text is what ably-js signs: resources and operations
  * sorted by UTF-16 code units, JSON.stringify escaping ('/' not escaped),
  * no whitespace, duplicates kept. Pure functions, no I/O.
  */
@@ -53,7 +53,7 @@ void cap_free(struct capability *cap);
 int cap_is_operation(const char *op);
 
 /* 1 if every channel the resource pattern `requested` can name is also named
- * by the pattern `allowed` (Ably's wildcard rules, ABLY-TOKENS.md §4). */
+ * by the pattern `allowed` (Ably's wildcard rules). */
 int cap_resource_covers(const char *allowed, const char *requested);
 
 /* 1 if every (resource, operation) in `requested` is allowed by `allowed`. */

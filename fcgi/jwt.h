@@ -1,4 +1,4 @@
-/* jwt: Ably JWTs (ABLY-TOKENS.md §10), HS256 only, kid = key name.
+/* jwt: Ably JWTs, HS256 only, kid = key name.
  *
  * Header {"typ","alg","kid"}, claims {"iat","exp","x-ably-capability",
  * "x-ably-clientId","x-ably-revocation-key"} in that order (absent ones left

@@ -1,6 +1,6 @@
 /* main: start-up, the process model (supervisor and workers) and signals.
  *
- * One binary, three ways to run (DESIGN.md "Process model"):
+ * One binary, three ways to run (README.md, "Deployment"):
  *   - a listening socket handed over on stdin (mod_fcgid, spawn-fcgi) or by
  *     systemd (LISTEN_FDS): serve it;
  *   - --listen unix:PATH|HOST:PORT --workers N: open the socket and pre-fork
@@ -85,8 +85,9 @@ usage(FILE *f)
 "       ably-token --check-config | --help | --version\n"
 "\n"
 "An Ably token endpoint for nginx, Apache or CGI hosting: answers\n"
-"ably-js authUrl requests with a signed TokenRequest or an Ably JWT,\n"
-"without the API key ever leaving the server.\n"
+"ably-js authUrl requests with a token fetched from Ably (mode token,\n"
+"the default), a signed TokenRequest or an Ably JWT, without the API\n"
+"key ever leaving the server.\n"
 "\n"
 "How it runs:\n"
 "  --listen ADDR     open ADDR (unix:/run/ably-token.sock or 127.0.0.1:9000)\n"
@@ -112,7 +113,7 @@ usage(FILE *f)
 "appId.keyId:secret; it overrides the config file's key.\n"
 "FCGI_WEB_SERVER_ADDRS: on a TCP socket, the web servers' addresses\n"
 "(comma-separated); connections from others are closed.\n"
-"Exit status: 0 ok, 2 bad usage or settings.\n");
+"Exit status: 0 ok, 2 bad usage or settings, 1 could not run.\n");
 }
 
 /* A CGI request: how much of stdin was read, and a body read ahead when

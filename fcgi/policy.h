@@ -28,7 +28,7 @@ struct decision {
 	char *client_id;          /* owned; NULL = anonymous, "*" = wildcard */
 	char *capability;         /* owned canonical JSON text */
 	long long ttl;            /* ms */
-	/* jwt mode only (left empty otherwise), ABLY-TOKENS.md §10: */
+	/* jwt mode only (left empty otherwise), Ably's JWT claims: */
 	char *revocation_key;     /* owned; NULL = none */
 	struct jwt_extra *extra;  /* owned; ably.channel.* and rate claims */
 	size_t n_extra;

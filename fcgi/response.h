@@ -2,7 +2,7 @@
  * written to the web server in one go.
  *
  * Every answer has Cache-Control: no-store. Errors are Ably-shaped the way
- * ably-js reads them (ABLY-TOKENS.md §11): Content-Type: application/json
+ * ably-js reads them: Content-Type: application/json
  * with no charset, X-Ably-ErrorCode, X-Ably-ErrorMessage and
  * {"error":{"message","code","statusCode","href"}}.
  */

@@ -6,7 +6,7 @@
  * rules_is_setting() accepts to rules_set(), and the client_id setting to
  * rules_set_identity(). policy_config_check() then checks the whole at
  * start-up; afterwards it is read-only. conf/ably-token.conf documents the
- * syntax, doc/README-policy.md the model.
+ * syntax, README.md ("Security model") the model.
  */
 #ifndef TOK_RULES_H
 #define TOK_RULES_H
@@ -33,7 +33,7 @@ enum id_source {
 	ID__MAX
 };
 
-/* One JWT claim a rule adds (ABLY-TOKENS.md §10). */
+/* One JWT claim a rule adds (one Ably documents). */
 struct rule_claim {
 	char *channel;  /* channel name; may hold {clientId} */
 	char *value;    /* channel claims: the string; rate limits: a number */

@@ -30,7 +30,7 @@ tr_sign_text(const char *key_name, const struct token_params *p,
 {
 	enum tok_err rc;
 
-	/* One field per line, in the order of ABLY-TOKENS.md; ttl 0 means
+	/* One field per line, in the order ably-js signs them; ttl 0 means
 	 * "absent" (an empty line), as in ably-js where 0 is falsy. */
 	rc = add_line(out, key_name);
 	if (rc == TOK_OK)

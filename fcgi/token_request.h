@@ -1,4 +1,5 @@
-/* token_request: build and sign Ably TokenRequests (ABLY-TOKENS.md §3).
+/* token_request: build and sign Ably TokenRequests (the mac ably-js computes;
+ * tests/vectors/ holds its outputs).
  *
  * The output matches ably-js createTokenRequest byte for byte for the same
  * inputs (tests/vectors/token-requests.json).

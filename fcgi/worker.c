@@ -297,7 +297,7 @@ serve(struct worker_thread *t, struct conn *c)
 	/* Read the request to its end (for a GET the EOF record is already
 	 * buffered: no extra syscall). Only then may the connection be kept
 	 * for the next request, or closed without libfcgi's drain handshake
-	 * (unix sockets only: PERF-NOTES.md). */
+	 * (unix sockets only: nothing is lost in flight there). */
 	if (!drain_input(c->req.in))
 		c->req.keepConnection = 0;
 	else if (w->plain_close)

@@ -5,7 +5,7 @@
  * each serving one request at a time with libfcgi. No thread ever blocks
  * on an idle kept connection, so however many connections nginx keeps, no
  * request waits for a worker that is parked on someone else's (the
- * starvation trap of PERF-NOTES.md).
+ * starvation trap of kept FastCGI connections).
  */
 #ifndef TOK_WORKER_H
 #define TOK_WORKER_H

@@ -60,7 +60,7 @@ const hmac = (secret, text, enc) =>
   crypto.createHmac('sha256', Buffer.from(secret, 'utf8')).update(text, 'utf8').digest(enc);
 
 // ---------------------------------------------------------------------------------------------
-// Capabilities (ABLY-TOKENS.md §4). A capability is a Map of resource -> sorted operations.
+// Capabilities. A capability is a Map of resource -> sorted operations.
 
 /* Parse a capability JSON string; 40000 for anything Ably would refuse. */
 export function parseCapability(text) {
@@ -720,7 +720,7 @@ class Emulator {
     return { kind: 'token', ...info };
   }
 
-  /* Ably JWT (ABLY-TOKENS.md §10): HS256 only, kid = keyName, iat/exp in seconds. */
+  /* Ably JWT: HS256 only, kid = keyName, iat/exp in seconds. */
   verifyJwt(jwt) {
     const bad = (why) => fail(401, 40144, `Invalid JWT: ${why}`);
     const parts = jwt.split('.');

@@ -1,6 +1,6 @@
 // nginx.conf.example keeps FastCGI connections open between requests
-// (upstream `keepalive`, fastcgi_keep_conn on). The trap of PERF-NOTES.md is
-// starvation: a worker blocked reading one idle kept connection serves no one
+// (upstream `keepalive`, fastcgi_keep_conn on). The trap of kept
+// connections is starvation: a worker blocked reading one idle kept connection serves no one
 // else, while nginx sends the next request down another. The binary's workers
 // (fcgi/worker.c) watch all their connections and read only those with a
 // request waiting; these tests would hang (nginx waits 60 s for a starved

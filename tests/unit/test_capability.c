@@ -329,7 +329,7 @@ test_intersect(void **state)
 		/* two allowed entries meeting on one name: merged */
 		{ "{\"a:*\":[\"publish\"],\"*:b\":[\"subscribe\"]}",
 		  "{\"a:b\":[\"*\"]}", "{\"a:b\":[\"publish\",\"subscribe\"]}" },
-		/* the table in doc/README-policy.md */
+		/* the example in README.md, "Capability intersection" */
 		{ "{\"chat:*\":[\"publish\",\"subscribe\"],\"status\":"
 		  "[\"subscribe\"]}", "{\"*:*:x\":[\"*\"]}",
 		  "{\"chat:*:x\":[\"publish\",\"subscribe\"]}" },

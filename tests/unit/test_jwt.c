@@ -140,7 +140,7 @@ test_tampered_signature_fails(void **state)
 	key_clear(&k);
 }
 
-/* The extra claims (ABLY-TOKENS.md §10): after the x-ably-* ones, in the
+/* The extra claims Ably documents: after the x-ably-* ones, in the
  * order given, strings as strings and rates as JSON numbers. */
 static void
 test_extra_claims(void **state)

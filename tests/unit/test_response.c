@@ -1,7 +1,7 @@
 /* test_response: resp_ok, resp_error and resp_preflight.
  *
  * Each answer is split back into status line, headers and body and checked
- * the way ably-js and a browser read it (ABLY-TOKENS.md §11): exact
+ * the way ably-js and a browser read it: exact
  * Content-Type on errors, X-Ably-Error* headers, the JSON error body, CORS
  * headers only for an allowed origin, a Content-Length that matches.
  */

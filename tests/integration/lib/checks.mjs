@@ -51,7 +51,7 @@ export function assertAblyError(res, status, codes = null) {
   return err;
 }
 
-/** The text ably-js and Ably sign (ABLY-TOKENS.md §3). */
+/** The text ably-js and Ably sign (the TokenRequest mac). */
 export function signedText(tr) {
   const f = (v) => (v === undefined || v === null || v === 0 || v === '' ? '' : String(v));
   return [tr.keyName, tr.ttl, tr.capability, tr.clientId, tr.timestamp, tr.nonce].map(f).join('\n') + '\n';
