@@ -117,3 +117,11 @@ fake_source(struct fake *f)
 
 	return src;
 }
+
+enum tok_err
+fake_parse(struct fake *f, struct request *r, size_t max_body,
+           struct tok_error *e)
+{
+	f->src = fake_source(f);
+	return req_parse(r, &f->src, max_body, e);
+}

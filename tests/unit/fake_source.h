@@ -25,6 +25,7 @@ struct fake {
 	size_t chunk;       /* most bytes handed out per read; 0 = no limit */
 	int fail_read;      /* read returns -1 */
 	int reads;          /* read calls so far */
+	struct req_source src;  /* what fake_parse handed to req_parse */
 };
 
 /* Add a parameter (at most FAKE_MAX_PARAMS); a NULL value is not set. */
@@ -49,5 +50,10 @@ void fake_params_text(struct fake *f, char *storage, size_t size,
                       const char *text);
 
 struct req_source fake_source(struct fake *f);
+
+/* req_parse of this request; the source it reads lives in f (f->src), so
+ * r may read parameters from it later (req_param) while f lives. */
+enum tok_err fake_parse(struct fake *f, struct request *r, size_t max_body,
+                        struct tok_error *e);
 
 #endif

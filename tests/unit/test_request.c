@@ -251,7 +251,6 @@ static enum tok_err
 run_case(const struct parse_case *c, struct fake *f, struct request *r,
          struct tok_error *e)
 {
-	struct req_source src;
 	char clen[32];
 
 	memset(f, 0, sizeof(*f));
@@ -268,9 +267,8 @@ run_case(const struct parse_case *c, struct fake *f, struct request *r,
 	fake_set(f, "DOCUMENT_URI", "/request-token");
 	fake_body(f, c->body);
 	f->chunk = c->chunk;
-	src = fake_source(f);
 	memset(e, 0, sizeof(*e));
-	return req_parse(r, &src, c->max_body ? c->max_body : 8192, e);
+	return fake_parse(f, r, c->max_body ? c->max_body : 8192, e);
 }
 
 static void
@@ -311,7 +309,6 @@ static void
 test_content_length_over_max_not_read(void **state)
 {
 	struct fake f;
-	struct req_source src;
 	struct request r;
 	struct tok_error e;
 
@@ -321,8 +318,7 @@ test_content_length_over_max_not_read(void **state)
 	fake_set(&f, "CONTENT_TYPE", FORM);
 	fake_set(&f, "CONTENT_LENGTH", "100000");
 	fake_body(&f, "ttl=1000");
-	src = fake_source(&f);
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_ETOOBIG);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_ETOOBIG);
 	assert_int_equal(f.reads, 0);
 	assert_int_equal(f.pos, 0);
 	assert_int_equal(tok_http_status(e.kind), 413);
@@ -333,7 +329,6 @@ static void
 test_read_error(void **state)
 {
 	struct fake f;
-	struct req_source src;
 	struct request r;
 	struct tok_error e;
 
@@ -344,8 +339,7 @@ test_read_error(void **state)
 	fake_set(&f, "CONTENT_LENGTH", "8");
 	fake_body(&f, "ttl=1000");
 	f.fail_read = 1;
-	src = fake_source(&f);
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_EINVAL);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_EINVAL);
 	assert_true(f.reads >= 1);
 	assert_false(r.ttl.present);
 	req_free(&r);
@@ -355,7 +349,6 @@ static void
 test_query_length_limit(void **state)
 {
 	struct fake f;
-	struct req_source src;
 	struct request r;
 	struct tok_error e;
 	char *q;
@@ -370,14 +363,13 @@ test_query_length_limit(void **state)
 	memset(&f, 0, sizeof(f));
 	fake_set(&f, "REQUEST_METHOD", "GET");
 	fake_set(&f, "QUERY_STRING", q);
-	src = fake_source(&f);
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_OK);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
 	check_value(&r.ttl, "1000", "ttl");
 	req_free(&r);
 	/* One more: too big. */
 	q[REQ_MAX_QUERY] = '7';
 	q[REQ_MAX_QUERY + 1] = '\0';
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_ETOOBIG);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_ETOOBIG);
 	assert_false(r.ttl.present);
 	assert_non_null(r.path);
 	req_free(&r);
@@ -409,8 +401,7 @@ test_path(void **state)
 	(void)state;
 	for (i = 0; i < N_ELEMENTS(cases); i++) {
 		struct fake f;
-		struct req_source src;
-		struct request r;
+			struct request r;
 		struct tok_error e;
 
 		memset(&f, 0, sizeof(f));
@@ -418,8 +409,7 @@ test_path(void **state)
 		fake_set(&f, "DOCUMENT_URI", cases[i].document_uri);
 		fake_set(&f, "REQUEST_URI", cases[i].request_uri);
 		fake_set(&f, "SCRIPT_NAME", cases[i].script_name);
-		src = fake_source(&f);
-		assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_OK);
+		assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
 		assert_non_null(r.path);
 		if (strcmp(r.path, cases[i].want) != 0)
 			fail_msg("path case %zu: got \"%s\", want \"%s\"", i,
@@ -456,15 +446,13 @@ test_method(void **state)
 	(void)state;
 	for (i = 0; i < N_ELEMENTS(cases); i++) {
 		struct fake f;
-		struct req_source src;
-		struct request r;
+			struct request r;
 		struct tok_error e;
 
 		memset(&f, 0, sizeof(f));
 		fake_set(&f, "REQUEST_METHOD", cases[i].method);
 		fake_set(&f, "QUERY_STRING", "ttl=1000");
-		src = fake_source(&f);
-		assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_OK);
+		assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
 		if (r.method != cases[i].want)
 			fail_msg("method \"%s\": got %d, want %d",
 			    cases[i].method ? cases[i].method : "(none)",
@@ -481,7 +469,6 @@ static void
 test_options_preflight(void **state)
 {
 	struct fake f;
-	struct req_source src;
 	struct request r;
 	struct tok_error e;
 
@@ -497,8 +484,7 @@ test_options_preflight(void **state)
 	fake_set(&f, "CONTENT_LENGTH", "8");
 	fake_body(&f, "ttl=1000");
 	fake_set(&f, "REQUEST_URI", "/request-token?ttl=%zz");
-	src = fake_source(&f);
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_OK);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
 	assert_int_equal(r.method, REQ_OPTIONS);
 	assert_non_null(r.preflight_headers);
 	assert_string_equal(r.preflight_headers,
@@ -515,7 +501,6 @@ static void
 test_preflight_headers_only_for_options(void **state)
 {
 	struct fake f;
-	struct req_source src;
 	struct request r;
 	struct tok_error e;
 
@@ -523,8 +508,7 @@ test_preflight_headers_only_for_options(void **state)
 	memset(&f, 0, sizeof(f));
 	fake_set(&f, "REQUEST_METHOD", "GET");
 	fake_set(&f, "HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "x-custom");
-	src = fake_source(&f);
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_OK);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
 	assert_null(r.preflight_headers);
 	req_free(&r);
 }
@@ -533,7 +517,6 @@ static void
 test_origin_and_user(void **state)
 {
 	struct fake f;
-	struct req_source src;
 	struct request r;
 	struct tok_error e;
 
@@ -542,8 +525,7 @@ test_origin_and_user(void **state)
 	fake_set(&f, "REQUEST_METHOD", "GET");
 	fake_set(&f, "HTTP_ORIGIN", "https://a.example");
 	fake_set(&f, "REMOTE_USER", "dora");
-	src = fake_source(&f);
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_OK);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
 	assert_string_equal(r.origin, "https://a.example");
 	assert_string_equal(r.remote_user, "dora");
 	/* Copies, not borrowed pointers. */
@@ -552,8 +534,7 @@ test_origin_and_user(void **state)
 
 	memset(&f, 0, sizeof(f));
 	fake_set(&f, "REQUEST_METHOD", "GET");
-	src = fake_source(&f);
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_OK);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
 	assert_null(r.origin);
 	assert_null(r.remote_user);
 	req_free(&r);
@@ -565,7 +546,6 @@ static void
 test_req_param(void **state)
 {
 	struct fake f;
-	struct req_source src;
 	struct request r;
 	struct tok_error e;
 
@@ -574,9 +554,8 @@ test_req_param(void **state)
 	fake_set(&f, "REQUEST_METHOD", "GET");
 	fake_set(&f, "HTTP_X_AUTH_USER", "erin");
 	fake_set(&f, "TRUSTED_HEADER_SECRET", "s3cret-s3cret-s3cret");
-	src = fake_source(&f);
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_OK);
-	assert_ptr_equal(r.src, &src);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
+	assert_ptr_equal(r.src, &f.src);
 	assert_string_equal(req_param(&r, "HTTP_X_AUTH_USER"), "erin");
 	assert_string_equal(req_param(&r, "TRUSTED_HEADER_SECRET"),
 	    "s3cret-s3cret-s3cret");
@@ -592,7 +571,6 @@ static void
 test_failure_keeps_cors_fields(void **state)
 {
 	struct fake f;
-	struct req_source src;
 	struct request r;
 	struct tok_error e;
 
@@ -604,8 +582,7 @@ test_failure_keeps_cors_fields(void **state)
 	fake_set(&f, "CONTENT_TYPE", "text/xml");
 	fake_set(&f, "CONTENT_LENGTH", "3");
 	fake_body(&f, "<a>");
-	src = fake_source(&f);
-	assert_int_equal(req_parse(&r, &src, 8192, &e), TOK_EMEDIA);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_EMEDIA);
 	assert_int_equal(e.kind, TOK_EMEDIA);
 	assert_int_equal(tok_http_status(e.kind), 415);
 	assert_int_equal(r.method, REQ_POST);
