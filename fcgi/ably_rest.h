@@ -1,13 +1,19 @@
-/* ably_rest: Ably's REST API over libcurl, for `token` mode.
+/* ably_rest: Ably's REST API for `token` mode, asynchronous.
  *
  * POST /keys/{keyName}/requestToken with a freshly signed TokenRequest, and
- * GET /time for the clock offset. One client per worker process: it keeps
- * its curl handle, so the connection (and TLS session) to Ably is reused
- * across requests. Fallback hosts are tried, in random order, on connection
- * errors, timeouts and 500-504, never on 4xx, as the Ably SDKs do; a host
- * that just failed is avoided for a while, and a fallback that worked is
- * preferred for a while. Every try together stays inside
- * upstream_timeout_ms, well within ably-js's 10 s for the whole authUrl call.
+ * GET /time for the clock offset, as transfers on the worker's upstream
+ * (upstream.h): a call in flight is a small struct, never a waiting thread.
+ * One client per worker: its calls share what is learnt about Ably's hosts
+ * (one that failed is avoided for a while, a fallback that worked is
+ * preferred), Ably's clock, its connections (HTTP/2 when offered) and the
+ * health counters.
+ *
+ * Fallback hosts are tried, in random order, on connection errors,
+ * timeouts, 500-504 and answers that are not Ably's (a CDN error page:
+ * RSC15l4), never on an Ably 4xx, as the Ably SDKs do. Each call has one
+ * absolute deadline, upstream_timeout_ms after it starts: the clock query,
+ * every try and every fallback are charged to it, and a try never starts
+ * with less than a few ms left.
  */
 #ifndef TOK_ABLY_REST_H
 #define TOK_ABLY_REST_H
@@ -15,6 +21,7 @@
 #include "config.h"
 #include "error.h"
 #include "key.h"
+#include "upstream.h"
 
 struct ably_rest;
 
@@ -25,8 +32,7 @@ struct ably_token_ask {
 	const char *client_id;   /* NULL = none */
 };
 
-/* Counters for the health answer: the worker's, shared by the clients
- * made with ably_rest_new_sharing. */
+/* Counters for the health answer: the worker's. */
 struct ably_rest_stats {
 	unsigned long calls;        /* token requests made */
 	unsigned long failures;     /* of those, failed after every try */
@@ -36,37 +42,52 @@ struct ably_rest_stats {
 	long last_latency_ms;       /* of the last call, all tries included */
 	long long clock_offset_ms;  /* Ably's clock minus ours (query_time) */
 	int clock_known;
+	int in_flight;              /* calls not yet answered */
 };
+
+/* Called once per call, from the upstream's event handling (never from
+ * ably_request_token_start). On TOK_OK details is TokenDetails JSON text
+ * (token, keyName, issued, expires, capability, clientId), the callee's to
+ * free; otherwise details is NULL and e holds Ably's 4xx passed on (status
+ * and code), 502/50002 when every host failed, or 504/50003 when the
+ * deadline came first. */
+typedef void (*ably_done_fn)(void *ctx, enum tok_err rc, char *details,
+                             const struct tok_error *e);
 
 /* Call once per process before any client is made (before forking). */
 enum tok_err ably_rest_global_init(void)
 	__attribute__((warn_unused_result));
 
-/* A new client for cfg (borrowed; must outlive the client). */
-enum tok_err ably_rest_new(const struct config *cfg, struct ably_rest **out,
-                           struct tok_error *e)
+/* A new client for cfg (borrowed; must outlive the client) whose transfers
+ * run on up (borrowed; freed after the client). */
+enum tok_err ably_rest_new(const struct config *cfg, struct upstream *up,
+                           struct ably_rest **out, struct tok_error *e)
 	__attribute__((warn_unused_result));
 
-/* The same, sharing with `share` (another client of this process, which
- * must outlive it) what is learnt about the hosts (one that failed is
- * avoided, and a fallback that worked is preferred, by both), Ably's clock
- * and the counters. Each client is used by one thread at a time. */
-enum tok_err ably_rest_new_sharing(const struct config *cfg,
-                                   struct ably_rest *share,
-                                   struct ably_rest **out, struct tok_error *e)
-	__attribute__((warn_unused_result));
-
+/* Calls still in flight are abandoned without their callbacks. */
 void ably_rest_free(struct ably_rest *r);
 
-/* Exchange a TokenRequest signed with k for TokenDetails. On success
- * *details is TokenDetails JSON text (token, keyName, issued, expires,
- * capability, clientId) which the caller frees. On failure e holds Ably's
- * 4xx passed on (status and code), 502/50002 when every host failed, or
- * 504/50003 when Ably did not answer in time. */
+/* Start exchanging a TokenRequest signed with k for TokenDetails; done(ctx,
+ * ...) reports the end. k and the ask's strings are borrowed until then;
+ * rid (copied) labels the call's log lines. On failure to start (no
+ * memory) nothing is called back and e says why. */
+enum tok_err ably_request_token_start(struct ably_rest *r,
+                                      const struct ably_key *k,
+                                      const struct ably_token_ask *ask,
+                                      const char *rid, ably_done_fn done,
+                                      void *ctx, struct tok_error *e)
+	__attribute__((warn_unused_result));
+
+/* The same, waiting for the answer: for a client whose upstream has an
+ * epoll set of its own (plain CGI). On success *details is the caller's. */
 enum tok_err ably_request_token(struct ably_rest *r, const struct ably_key *k,
                                 const struct ably_token_ask *ask,
                                 char **details, struct tok_error *e)
 	__attribute__((warn_unused_result));
+
+/* Run the client's own upstream until no transfer is in flight (plain
+ * CGI: the loop of a one-request process). */
+void ably_rest_wait(struct ably_rest *r);
 
 void ably_rest_get_stats(const struct ably_rest *r, struct ably_rest_stats *st);
 

@@ -247,7 +247,8 @@ is_rest_setting(const char *name)
 {
 	static const char *const names[] = { "rest_host", "fallback_hosts",
 	    "port", "tls", "connect_timeout_ms", "request_timeout_ms",
-	    "upstream_timeout_ms", "query_time", "ca_file", "proxy" };
+	    "upstream_timeout_ms", "query_time", "ca_file", "proxy",
+	    "upstream_connections" };
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -355,6 +356,13 @@ apply_rest(struct config *c, const char *name, const char *value,
 			    "between 100 and 60000", name);
 		*(name[0] == 'c' ? &c->connect_timeout_ms : name[0] == 'r' ?
 		    &c->request_timeout_ms : &c->upstream_timeout_ms) = v;
+		return 0;
+	}
+	if (strcmp(name, "upstream_connections") == 0) {
+		if (parse_ms(value, 1, 1024, &v) != 0)
+			return fail(err, errlen, o, "%s: expected a number of "
+			    "connections between 1 and 1024", name);
+		c->upstream_connections = v;
 		return 0;
 	}
 	if (strcmp(name, "ca_file") == 0 || strcmp(name, "proxy") == 0) {
@@ -523,7 +531,8 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 		    "cors_origins", "max_body", "health_path", "log_level",
 		    "rest_host", "fallback_hosts", "port", "tls",
 		    "connect_timeout_ms", "request_timeout_ms",
-		    "upstream_timeout_ms", "query_time", "ca_file", "proxy" };
+		    "upstream_timeout_ms", "query_time", "ca_file", "proxy",
+		    "upstream_connections" };
 		unsigned i;
 
 		next = strchr(line, '\n');
@@ -649,6 +658,7 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	c->connect_timeout_ms = 1500;
 	c->request_timeout_ms = 3000;
 	c->upstream_timeout_ms = 7000;
+	c->upstream_connections = 64;
 	(void)snprintf(o.where, sizeof(o.where), "built-in defaults");
 	if (set_string(&c->client_id, "example-client-id") != 0 ||
 	    set_string(&c->health_path, "/healthz") != 0 ||

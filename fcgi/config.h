@@ -47,6 +47,7 @@ struct config {
 	long connect_timeout_ms;      /* per try */
 	long request_timeout_ms;      /* per try */
 	long upstream_timeout_ms;     /* every try together */
+	long upstream_connections;    /* per host and worker (HTTP/1.1) */
 	int query_time;               /* sign with Ably's clock (GET /time) */
 	char *ca_file;                /* NULL = the system's CA bundle */
 	char *proxy;                  /* NULL = none, whatever the env says */

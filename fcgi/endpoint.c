@@ -42,7 +42,7 @@ endpoint_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sign per the mode; *body is the caller's to free. */
+/* Sign locally (token-request and jwt modes); *body is the caller's. */
 static enum tok_err
 issue(struct endpoint *ep, const struct decision *d, char **body,
       const char **ctype, struct tok_error *e)
@@ -50,19 +50,6 @@ issue(struct endpoint *ep, const struct decision *d, char **body,
 	const struct config *c = ep->cfg;
 	long long now = endpoint_now_ms();
 
-	if (c->mode == MODE_TOKEN) {
-		struct ably_token_ask ask = {
-			.ttl = d->ttl,
-			.capability = d->capability,
-			.client_id = d->client_id,
-		};
-
-		if (ep->rest == NULL)
-			return tok_fail(e, TOK_EINTERNAL, 0,
-			    "no Ably REST client in this worker");
-		*ctype = "application/json";
-		return ably_request_token(ep->rest, &c->key, &ask, body, e);
-	}
 	if (c->mode == MODE_JWT) {
 		struct jwt_claims cl = {
 			.iat = now / 1000,
@@ -135,11 +122,60 @@ health(const struct endpoint *ep, struct buf *out,
 	return resp_ok(out, "application/json", body, (size_t)n, cors);
 }
 
-/* The token answer, or an error in e. */
+/* A token-mode request waiting for Ably: what its answer needs later. */
+struct endpoint_call {
+	struct endpoint *ep;
+	struct request r;         /* owned (parsed), without its source */
+	struct decision d;        /* owned; the ask borrows from it */
+	struct resp_cors cors;    /* allow_origin points into r */
+	char rid[32];
+	char who[96];
+	long long t0;
+	endpoint_done_fn done;
+	void *ctx;
+};
+
+static void finish_answer(struct endpoint *ep, struct request *r,
+                          struct buf *out, enum tok_err rc,
+                          struct tok_error *e, const char *allow,
+                          const struct resp_cors *cors, const char *who,
+                          long long t0);
+
+/* Ably answered (or the deadline came): build the answer, hand it over. */
+static void
+token_answered(void *ctx, enum tok_err rc, char *details,
+               const struct tok_error *err)
+{
+	struct endpoint_call *call = ctx;
+	struct tok_error e = { TOK_OK, 0, "", 0 };
+	struct buf out;
+
+	log_set_request_id(call->rid);
+	buf_init(&out, ENDPOINT_ANSWER_MAX);
+	if (rc == TOK_OK) {
+		rc = resp_ok(&out, "application/json", details, strlen(details),
+		    &call->cors);
+		if (rc != TOK_OK)
+			tok_fail(&e, rc, 0, "could not build the answer");
+	} else {
+		e = *err;
+	}
+	free(details);
+	decision_free(&call->d);
+	finish_answer(call->ep, &call->r, &out, rc, &e, NULL, &call->cors,
+	    call->who, call->t0);
+	call->done(call->ctx, &out);
+	buf_free(&out);
+	free(call);
+	log_set_request_id(NULL);
+}
+
+/* The token answer, or an error in e; in token mode *parked instead, once
+ * the call to Ably started. */
 static enum tok_err
 serve(struct endpoint *ep, const struct request *r, struct buf *out,
       const struct resp_cors *cors, struct tok_error *e, char *who,
-      size_t wholen)
+      size_t wholen, const char *rid, struct endpoint_call **parked)
 {
 	const struct config *c = ep->cfg;
 	struct decision d;
@@ -155,6 +191,34 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 		return rc;
 	log_escape(who, wholen, d.client_id ? d.client_id : "-",
 	    d.client_id ? strlen(d.client_id) : 1);
+	if (c->mode == MODE_TOKEN) {
+		struct endpoint_call *call;
+		struct ably_token_ask ask;
+
+		if (ep->rest == NULL) {
+			decision_free(&d);
+			return tok_fail(e, TOK_EINTERNAL, 0,
+			    "no Ably REST client in this worker");
+		}
+		call = calloc(1, sizeof(*call));
+		if (call == NULL) {
+			decision_free(&d);
+			return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+		}
+		call->d = d;
+		ask.ttl = call->d.ttl;
+		ask.capability = call->d.capability;
+		ask.client_id = call->d.client_id;
+		rc = ably_request_token_start(ep->rest, &c->key, &ask, rid,
+		    token_answered, call, e);
+		if (rc != TOK_OK) {
+			decision_free(&call->d);
+			free(call);
+			return rc;
+		}
+		*parked = call;
+		return TOK_OK;
+	}
 	rc = issue(ep, &d, &body, &ctype, e);
 	decision_free(&d);
 	if (rc != TOK_OK)
@@ -166,16 +230,49 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 	return TOK_OK;
 }
 
-void
-endpoint_handle(struct endpoint *ep, const struct req_source *src,
-                struct buf *out)
+/* The end of every request: an error answer if it failed, the log line,
+ * the request freed. */
+static void
+finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
+              enum tok_err rc, struct tok_error *e, const char *allow,
+              const struct resp_cors *cors, const char *who, long long t0)
 {
+	char path[96];
+
+	if (rc != TOK_OK) {
+		atomic_fetch_add_explicit(&ep->counts->errors, 1,
+		    memory_order_relaxed);
+		buf_reset(out);
+		if (resp_error(out, e, allow, cors) != TOK_OK) {
+			buf_reset(out);
+			if (buf_adds(out, fallback_500) != TOK_OK)
+				buf_reset(out);
+		}
+	}
+	log_escape(path, sizeof(path), r->path ? r->path : "?",
+	    r->path ? strlen(r->path) : 1);
+	if (rc != TOK_OK)
+		(tok_error_status(e) >= 500 ? log_err : log_info)(
+		    "%s %s -> %d code=%d (%s) %lldms", r->method_name, path,
+		    tok_error_status(e), tok_ably_code(e), e->message,
+		    endpoint_now_ms() - t0);
+	else
+		log_info("%s %s -> ok clientId=%s %lldms", r->method_name, path,
+		    who, endpoint_now_ms() - t0);
+	req_free(r);
+}
+
+int
+endpoint_begin(struct endpoint *ep, const struct req_source *src,
+               struct buf *out, endpoint_done_fn done, void *ctx)
+{
+	struct endpoint_call *parked = NULL;
 	const struct config *c = ep->cfg;
 	struct tok_error e = { TOK_OK, 0, "", 0 };
 	struct request r;
 	struct resp_cors cors = { NULL, c->n_cors_origins > 0 };
 	const char *allow = NULL;
-	char rid[32], path[96], who[96] = "-";
+	char rid[32], who[96] = "-";
 	long long t0 = endpoint_now_ms();
 	enum tok_err rc;
 
@@ -212,28 +309,60 @@ endpoint_handle(struct endpoint *ep, const struct req_source *src,
 		rc = tok_fail(&e, TOK_EMETHOD, 40500,
 		    "only GET and POST are supported");
 	} else {
-		rc = serve(ep, &r, out, &cors, &e, who, sizeof(who));
+		rc = serve(ep, &r, out, &cors, &e, who, sizeof(who), rid,
+		    &parked);
 	}
-	if (rc != TOK_OK) {
-		atomic_fetch_add_explicit(&ep->counts->errors, 1,
-		    memory_order_relaxed);
-		buf_reset(out);
-		if (resp_error(out, &e, allow, &cors) != TOK_OK) {
-			buf_reset(out);
-			if (buf_adds(out, fallback_500) != TOK_OK)
-				buf_reset(out);
-		}
+	if (rc == TOK_OK && parked != NULL) {
+		/* Answered later, by token_answered(). */
+		parked->ep = ep;
+		parked->r = r;
+		parked->r.src = NULL;  /* the source goes when we return */
+		parked->cors = cors;
+		memcpy(parked->rid, rid, sizeof(rid));
+		memcpy(parked->who, who, sizeof(who));
+		parked->t0 = t0;
+		parked->done = done;
+		parked->ctx = ctx;
+		log_set_request_id(NULL);
+		return 0;
 	}
-	log_escape(path, sizeof(path), r.path ? r.path : "?",
-	    r.path ? strlen(r.path) : 1);
-	if (rc != TOK_OK)
-		(tok_error_status(&e) >= 500 ? log_err : log_info)(
-		    "%s %s -> %d code=%d (%s) %lldms", r.method_name, path,
-		    tok_error_status(&e), tok_ably_code(&e), e.message,
-		    endpoint_now_ms() - t0);
-	else
-		log_info("%s %s -> ok clientId=%s %lldms", r.method_name, path,
-		    who, endpoint_now_ms() - t0);
-	req_free(&r);
+	finish_answer(ep, &r, out, rc, &e, allow, &cors, who, t0);
 	log_set_request_id(NULL);
+	return 1;
+}
+
+/* endpoint_handle's wait for a parked answer. */
+struct handle_wait {
+	struct buf *out;
+	int done;
+};
+
+static void
+handle_done(void *ctx, const struct buf *answer)
+{
+	struct handle_wait *w = ctx;
+
+	w->done = 1;
+	buf_reset(w->out);
+	if (buf_add(w->out, answer->data, answer->len) != TOK_OK) {
+		buf_reset(w->out);
+		if (buf_adds(w->out, fallback_500) != TOK_OK)
+			buf_reset(w->out);
+	}
+}
+
+void
+endpoint_handle(struct endpoint *ep, const struct req_source *src,
+                struct buf *out)
+{
+	struct handle_wait w = { out, 0 };
+
+	if (endpoint_begin(ep, src, out, handle_done, &w))
+		return;
+	ably_rest_wait(ep->rest);
+	if (!w.done) {  /* cannot happen: every call ends in its callback */
+		buf_reset(out);
+		if (buf_adds(out, fallback_500) != TOK_OK)
+			buf_reset(out);
+	}
 }

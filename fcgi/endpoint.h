@@ -1,8 +1,10 @@
 /* endpoint: answer one request, start to finish.
  *
- * parse (request) -> decide (policy) -> sign (token_request / jwt) ->
- * answer (response). Used the same way by the FastCGI loop, plain CGI and
- * the tests; owns nothing but its counters.
+ * parse (request) -> decide (policy) -> sign (token_request / jwt), or in
+ * token mode park the request on a call to Ably (ably_rest) -> answer
+ * (response). Used the same way by the FastCGI loop, plain CGI and the
+ * tests; owns nothing but its counters (a parked request owns its state
+ * until its answer is given).
  */
 #ifndef TOK_ENDPOINT_H
 #define TOK_ENDPOINT_H
@@ -40,8 +42,20 @@ void endpoint_init(struct endpoint *ep, const struct config *cfg);
  * the same for FastCGI (worker.c) and CGI (main.c). */
 #define ENDPOINT_ANSWER_MAX (256 * 1024)
 
-/* Handle one request from src; the whole answer is appended to out. Always
- * produces an answer (a 500 if even the error answer cannot be built). */
+/* Gets a parked request's whole answer (valid during the call only). */
+typedef void (*endpoint_done_fn)(void *ctx, const struct buf *answer);
+
+/* Start handling one request from src. Returns 1 if the whole answer was
+ * appended to out; 0 if the request is parked on a call to Ably (token
+ * mode): done(ctx, answer) gives it later, from the worker's loop (the
+ * upstream's events), never from here. src is read only during this
+ * call. Always produces an answer (a 500 if even the error answer cannot
+ * be built). */
+int endpoint_begin(struct endpoint *ep, const struct req_source *src,
+                   struct buf *out, endpoint_done_fn done, void *ctx);
+
+/* The same, waiting for a parked answer (plain CGI, tests): ep->rest must
+ * run on an upstream with an epoll set of its own. */
 void endpoint_handle(struct endpoint *ep, const struct req_source *src,
                      struct buf *out);
 

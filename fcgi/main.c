@@ -36,14 +36,11 @@
 #include "endpoint.h"
 #include "log.h"
 #include "peers.h"
+#include "upstream.h"
 #include "worker.h"
 
 #define VERSION "0.1.0"
 #define MAX_WORKERS 256
-#define MAX_THREADS 256
-/* Threads per worker unless --threads says: in token mode a request waits
- * for Ably's answer, and a thread waiting holds up only its own request. */
-#define TOKEN_MODE_THREADS 8
 
 /* Set by SIGTERM/SIGINT in whichever thread takes it, read by all: an
  * atomic (lock-free, so safe in a handler), not just volatile. */
@@ -79,7 +76,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: ably-token [--config FILE] [--listen unix:PATH|HOST:PORT]\n"
-"                  [--workers N] [--threads N] [--socket-mode MODE]\n"
+"                  [--workers N] [--socket-mode MODE]\n"
 "                  [--socket-owner U[:G]]\n"
 "       ably-token sign|jwt [options]   (see ably-token sign --help)\n"
 "       ably-token --check-config | --help | --version\n"
@@ -99,10 +96,9 @@ usage(FILE *f)
 "Options:\n"
 "  --config FILE        settings file (default: $ABLY_TOKEN_CONF, else\n"
 "                       built-in defaults); see conf/ably-token.conf\n"
-"  --workers N          worker processes (default 2 with --listen)\n"
-"  --threads N          threads per worker, sharing its connections\n"
-"                       (default 8 in token mode, where each request\n"
-"                       waits for Ably; 1 otherwise)\n"
+"  --workers N          worker processes (default 2 with --listen); each\n"
+"                       serves every connection and every call to Ably\n"
+"                       from one event loop: one per CPU core is plenty\n"
 "  --socket-mode MODE   octal mode of a unix socket (default 0660)\n"
 "  --socket-owner U[:G] owner (and group) of a unix socket\n"
 "  --check-config       load and validate the settings, then exit\n"
@@ -240,6 +236,7 @@ serve_cgi(const struct config *cfg)
 	struct buf out;
 	struct cgi_ctx cx = { 0 };
 	struct req_source src = { cgi_param, cgi_read, &cx };
+	struct upstream *up = NULL;
 	struct tok_error e;
 	int rc = 0;
 
@@ -247,12 +244,16 @@ serve_cgi(const struct config *cfg)
 		log_warn("could not read the request body");
 
 	endpoint_init(&ep, cfg);
+	/* One request: the same asynchronous client, on an event loop of its
+	 * own that runs until this answer is there. */
 	if (cfg->mode == MODE_TOKEN &&
-	    ably_rest_new(cfg, &ep.rest, &e) != TOK_OK)
-		log_err("%s", e.message);  /* the request gets a 500 */
+	    (upstream_new(-1, cfg->upstream_connections, &up) != TOK_OK ||
+	    ably_rest_new(cfg, up, &ep.rest, &e) != TOK_OK))
+		log_err("cannot set up the client for Ably");  /* a 500 */
 	buf_init(&out, ENDPOINT_ANSWER_MAX);
 	endpoint_handle(&ep, &src, &out);
 	ably_rest_free(ep.rest);
+	upstream_free(up);
 	if (fwrite(out.data, 1, out.len, stdout) != out.len ||
 	    fflush(stdout) != 0)
 		rc = 1;
@@ -376,13 +377,12 @@ fail:
 }
 
 static pid_t
-spawn_worker(const struct config *cfg, int fd, int threads)
+spawn_worker(const struct config *cfg, int fd)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		int rc = worker_run(cfg, fd, threads, &web_servers,
-		    &stop_requested);
+		int rc = worker_run(cfg, fd, &web_servers, &stop_requested);
 
 		/* The config (and the key in it) is freed by the exit path
 		 * of the parent's copy; wipe this process's copy too. */
@@ -396,19 +396,19 @@ spawn_worker(const struct config *cfg, int fd, int threads)
 
 /* Pre-fork n workers on fd, keep n running, stop them on SIGTERM. */
 static int
-supervise(const struct config *cfg, int fd, int n, int threads)
+supervise(const struct config *cfg, int fd, int n)
 {
 	pid_t pids[MAX_WORKERS];
 	time_t born[MAX_WORKERS];
 	int i, alive = 0;
 
 	for (i = 0; i < n; i++) {
-		pids[i] = spawn_worker(cfg, fd, threads);
+		pids[i] = spawn_worker(cfg, fd);
 		born[i] = time(NULL);
 		alive += pids[i] > 0;
 	}
-	log_info("serving with %d workers of %d thread%s (mode %s)", n,
-	    threads, threads == 1 ? "" : "s", config_mode_name(cfg->mode));
+	log_info("serving with %d workers (mode %s)", n,
+	    config_mode_name(cfg->mode));
 	while (!stop_requested) {
 		int status;
 		pid_t pid = waitpid(-1, &status, 0);
@@ -435,11 +435,12 @@ supervise(const struct config *cfg, int fd, int n, int threads)
 		/* A worker that dies at once would otherwise spin. */
 		if (time(NULL) - born[i] < 1)
 			sleep(1);
-		pids[i] = spawn_worker(cfg, fd, threads);
+		pids[i] = spawn_worker(cfg, fd);
 		born[i] = time(NULL);
 		alive += pids[i] > 0;
 	}
-	/* Drain: each worker finishes its request in flight, then exits. */
+	/* Drain: each worker answers the requests it holds (those waiting on
+	 * Ably too), then exits. */
 	for (i = 0; i < n; i++)
 		if (pids[i] > 0)
 			kill(pids[i], SIGTERM);
@@ -501,7 +502,7 @@ main(int argc, char **argv)
 	};
 	const char *config_path = getenv("ABLY_TOKEN_CONF");
 	const char *listen_spec = NULL, *owner = NULL;
-	long workers = 0, threads = 0;
+	long workers = 0;
 	mode_t mode = 0660;
 	struct config cfg;
 	char err[512], *end;
@@ -524,9 +525,14 @@ main(int argc, char **argv)
 				return 2;
 			break;
 		case O_THREADS:
-			threads = parse_count("--threads", optarg, MAX_THREADS);
-			if (threads < 0)
+			/* Threads waited on Ably; the event loop needs none. */
+			if (strcmp(optarg, "1") != 0) {
+				fprintf(stderr, "ably-token: --threads is gone: "
+				    "each worker serves every request from one "
+				    "event loop, calls to Ably included; use "
+				    "--workers N (one per CPU core) instead\n");
 				return 2;
+			}
 			break;
 		case O_SOCKET_MODE:
 			mode = (mode_t)strtol(optarg, &end, 8);
@@ -609,8 +615,6 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (threads == 0)
-		threads = cfg.mode == MODE_TOKEN ? TOKEN_MODE_THREADS : 1;
 	install_signals();
 	if (is_cgi) {
 		rc = serve_cgi(&cfg);
@@ -620,8 +624,7 @@ main(int argc, char **argv)
 			config_free(&cfg);
 			return 2;
 		}
-		rc = supervise(&cfg, fd, workers ? (int)workers : 2,
-		    (int)threads);
+		rc = supervise(&cfg, fd, workers ? (int)workers : 2);
 		close(fd);
 		if (strncmp(listen_spec, "unix:", 5) == 0)
 			unlink(listen_spec + 5);
@@ -629,10 +632,8 @@ main(int argc, char **argv)
 		/* Socket from mod_fcgid/spawn-fcgi (fd 0) or systemd (fd 3). */
 		if (fd < 0)
 			fd = 0;
-		rc = workers > 0 ? supervise(&cfg, fd, (int)workers,
-		    (int)threads) :
-		    worker_run(&cfg, fd, (int)threads, &web_servers,
-		    &stop_requested);
+		rc = workers > 0 ? supervise(&cfg, fd, (int)workers) :
+		    worker_run(&cfg, fd, &web_servers, &stop_requested);
 	}
 	config_free(&cfg);
 	return rc;

@@ -1,22 +1,20 @@
-/* worker: one worker process's FastCGI loop (see worker.h).
+/* worker: one worker process's event loop (see worker.h).
  *
- * libfcgi reads and writes each request; this file decides which
- * connection is read next, and by which thread. The listening socket and
- * every kept connection sit in one epoll set shared by the process's
- * threads, and a connection is read only when it has bytes waiting, so an
- * idle kept connection costs a slot, never a thread. With several threads
- * a connection is armed for one event at a time (EPOLLONESHOT) and goes to
- * whichever thread is free: a thread waiting on Ably (token mode) holds up
- * only the request it serves.
+ * One thread, one epoll set: the listening socket, every connection from
+ * the web server, and (token mode) every transfer to Ably. A connection is
+ * handed to libfcgi only once a whole request is in its socket buffer
+ * (fcgi_frame, on bytes peeked without consuming them), so libfcgi's reads
+ * never wait and a slow, silent or half-sent peer costs a slot, never the
+ * loop. A request that needs Ably is parked with its connection while the
+ * transfer runs (ably_rest on upstream); the loop answers it when the
+ * transfer, or its deadline, completes.
  *
  * libfcgi never accepts here: each connection's FCGX_Request has no
- * listening socket (-1), so when the web server closes a kept connection
- * FCGX_Accept_r returns an error instead of blocking in accept().
- *
- * Connections live in slots that are reused, never freed, before the
- * process exits; an epoll event names a slot and the slot's generation, so
- * an event for a connection closed meanwhile (by another thread, or to make
- * room) is recognised and dropped.
+ * listening socket (-1), so when a kept connection is closed FCGX_Accept_r
+ * returns an error instead of blocking in accept(). Connections live in
+ * slots that are reused, never freed, before the process exits; an epoll
+ * event names a slot and its generation, so an event for a connection
+ * closed meanwhile is recognised and dropped.
  */
 #include "worker.h"
 
@@ -25,17 +23,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,71 +39,108 @@
 #include "ably_rest.h"
 #include "buf.h"
 #include "endpoint.h"
+#include "fcgi_frame.h"
 #include "log.h"
 #include "peers.h"
+#include "upstream.h"
 
 #define EVENTS_MAX 64
 /* Most connections one worker holds open; fewer if RLIMIT_NOFILE says so. */
 #define CONNS_MAX 4096
-/* How long a read of a started request may stall. nginx sends a request
- * whole (it buffers the client's body first), so this only bounds a peer
- * that connects and then sends nothing, or half a request. */
-#define READ_TIMEOUT_S 10
+/* A new connection must bring its first byte, and a request must be whole
+ * from its first byte, within these; nginx sends a request at once and
+ * whole (it buffers the client's body first). */
+#define FIRST_BYTE_MS 10000
+#define WHOLE_REQUEST_MS 10000
+/* A TCP connection closed with bytes unread: how long its peer may take
+ * to see our answer and close (reading and dropping what it sends). */
+#define LINGER_MS 2000
+/* How often connection deadlines are checked, while any is set. */
+#define SWEEP_MS 250
 /* How long request log lines may wait in memory once requests stop. */
 #define LOG_LINGER_MS 50
 /* Most bytes of an unread request body dropped to keep its connection. */
 #define DRAIN_MAX (1024 * 1024)
+/* Connections accepted per wake-up, so that a flood of new ones cannot
+ * keep the loop from the others. */
+#define ACCEPT_BATCH 64
 
-/* epoll data of the two descriptors that are not connections. */
-#define EV_LISTEN UINT64_MAX
-#define EV_WAKE (UINT64_MAX - 1)
+/* epoll data: a connection is gen << 32 | slot (gen below 2^30); these two
+ * bits mark the rest (upstream.h has bit 63). */
+#define EV_LISTEN (UINT64_C(1) << 62)
+#define GEN_MASK 0x3fffffffu
 
-enum conn_state { CONN_FREE, CONN_BUSY, CONN_IDLE };
+enum conn_state {
+	CONN_FREE,
+	CONN_READING,  /* waiting for a whole request (or idle, kept) */
+	CONN_PARKED,   /* its request waits on Ably */
+	CONN_LINGER,   /* answered, write side shut, reading to the end */
+};
+
+struct worker;
 
 /* One connection from the web server. */
 struct conn {
 	FCGX_Request req;          /* req.ipcFd is the connection */
-	unsigned long long used;   /* worker tick of its last request */
+	struct worker *w;
 	uint32_t slot, gen;        /* gen: bumped each time the slot is freed */
-	enum conn_state state;     /* IDLE: in the epoll set, waiting */
-	int in_epoll;
+	enum conn_state state;
+	long long deadline;        /* monotonic ms, 0 = none */
+	size_t need;               /* READING: bytes to wait for; 0 = look */
+	size_t lingered;           /* LINGER: bytes dropped */
+	unsigned long long used;   /* worker tick of its last request */
+	unsigned served;           /* requests answered on it */
+	int started;               /* READING: a request's bytes arrived */
+	int look_again;            /* bytes may wait that no event will tell */
+	int close_after;           /* its request was not read to the end */
 };
 
-/* One worker process, shared by its threads. */
+/* One worker process. */
 struct worker {
 	const struct config *cfg;
-	int listen_fd, epfd, wake_fd;
-	int plain_close;           /* unix socket: close without the handshake */
+	int listen_fd, epfd;
+	int listening;             /* 0 once draining */
 	int tcp;                   /* TCP socket: small answers, no Nagle */
 	const struct peers *peers; /* TCP: who may connect (peers.h) */
-	int threads;               /* > 1: one-shot events, one per wait */
 	atomic_int *stop;
 	sigset_t waiting;          /* the signal mask while waiting for work */
-	atomic_int failed;
-	struct endpoint_counts counts;  /* for the health answer, and request ids */
-
-	pthread_mutex_t lock;      /* guards everything below */
+	int failed;
+	struct endpoint ep;
+	struct upstream *up;       /* token mode */
+	struct buf out;            /* answers given at once */
+	unsigned char *scratch;    /* peeked bytes */
+	size_t scratch_len;
+	struct fcgi_frame_limits limits;
 	unsigned long refused;     /* TCP peers refused since the last report */
 	long long refused_said;    /* monotonic s of the last report */
 	struct conn **slots;       /* [0, nslots) allocated */
 	uint32_t *free_slots;
 	int nslots, nfree, nopen, max_conns;
-	int nkept;                 /* connections in the epoll set */
+	int nparked, nlinger, ntimed;
+	long long next_sweep;
 	unsigned long long tick;
-};
-
-/* One thread's own state. */
-struct worker_thread {
-	struct worker *w;
-	struct endpoint ep;
-	struct buf out;
-	pthread_t tid;
-	int running;
 };
 
 struct fcgi_ctx {
 	FCGX_Request *req;
 };
+
+static const char too_big_answer[] =
+    "Status: 431 Request Header Fields Too Large\r\n"
+    "Content-Type: application/json\r\nCache-Control: no-store\r\n"
+    "X-Ably-ErrorCode: 40000\r\n"
+    "X-Ably-ErrorMessage: request headers too large\r\n\r\n"
+    "{\"error\":{\"message\":\"request headers too large\",\"code\":40000,"
+    "\"statusCode\":431,\"href\":\"https://help.ably.io/error/40000\"}}";
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static const char *
 fcgi_param(void *ctx, const char *name)
@@ -154,43 +186,42 @@ drain_input(FCGX_Stream *in)
 	}
 }
 
-/* Tell every thread to look at the stop and failure flags. */
 static void
-wake_all(struct worker *w)
+set_deadline(struct worker *w, struct conn *c, long long when)
 {
-	uint64_t one = 1;
-
-	(void)!write(w->wake_fd, &one, sizeof(one));
+	w->ntimed += (when != 0) - (c->deadline != 0);
+	c->deadline = when;
+	if (when != 0 && (w->next_sweep == 0 || when < w->next_sweep))
+		w->next_sweep = when;
 }
 
-/* Lock held. The slot of a connection that is closed (its socket, and with
- * it its epoll registration, gone) goes back to the free list. */
+/* The slot of a connection that is closed (its socket, and with it its
+ * epoll registration, gone) goes back to the free list. */
 static void
 slot_release(struct worker *w, struct conn *c)
 {
-	if (c->in_epoll)
-		w->nkept--;
-	c->in_epoll = 0;
+	set_deadline(w, c, 0);
+	if (c->state == CONN_LINGER)
+		w->nlinger--;
 	c->state = CONN_FREE;
-	c->gen++;
+	c->gen = (c->gen + 1) & GEN_MASK;
 	w->free_slots[w->nfree++] = c->slot;
 	w->nopen--;
 }
 
-/* Lock held. Close an idle connection: none of its requests is unread
- * (it is read only when the loop says bytes wait), so a plain close is
- * safe; nginx drops a kept connection its upstream closed and retries a
- * request that met one. */
+/* Close a connection whose request, if any, was answered: nothing of it
+ * is unread that the peer waits on, so a plain close is safe; nginx drops
+ * a kept connection its upstream closed and retries a request that met
+ * one. */
 static void
-conn_close_idle(struct worker *w, struct conn *c)
+conn_close(struct worker *w, struct conn *c)
 {
 	FCGX_Detach(&c->req);
 	FCGX_Free(&c->req, 1);
 	slot_release(w, c);
 }
 
-/* Lock held. Make room by closing the connection idle longest; 0 if none
- * is idle (every one is being served). */
+/* Make room by closing the connection idle longest; 0 if none is idle. */
 static int
 evict_idle(struct worker *w)
 {
@@ -200,17 +231,17 @@ evict_idle(struct worker *w)
 	for (i = 0; i < w->nslots; i++) {
 		struct conn *c = w->slots[i];
 
-		if (c->state == CONN_IDLE &&
+		if (c->state == CONN_READING && !c->started &&
 		    (oldest == NULL || c->used < oldest->used))
 			oldest = c;
 	}
 	if (oldest == NULL)
 		return 0;
-	conn_close_idle(w, oldest);
+	conn_close(w, oldest);
 	return 1;
 }
 
-/* Lock held. A slot for a new connection on fd, marked busy, or NULL. */
+/* A slot for a new connection on fd, or NULL. */
 static struct conn *
 slot_take(struct worker *w, int fd)
 {
@@ -227,103 +258,273 @@ slot_take(struct worker *w, int fd)
 		if (c == NULL)
 			return NULL;
 		c->slot = (uint32_t)w->nslots;
+		c->w = w;
 		w->slots[w->nslots++] = c;
 	}
 	(void)FCGX_InitRequest(&c->req, -1, 0);
 	c->req.ipcFd = fd;
 	/* FCGX_Accept_r first "finishes" the previous request, closing the
-	 * connection unless it was to be kept: this one is. */
+	 * connection unless it was to be kept: this one is. Detached: when
+	 * libfcgi closes it (a request it cannot read, a failed write), a
+	 * plain close, not its handshake that waits up to 2 s for the peer;
+	 * the flag stays for the connection's life. */
 	c->req.keepConnection = 1;
-	c->state = CONN_BUSY;
-	c->in_epoll = 0;
-	c->used = w->tick;
+	FCGX_Detach(&c->req);
+	c->state = CONN_READING;
+	c->need = 0;
+	c->lingered = 0;
+	c->served = 0;
+	c->started = 0;
+	c->look_again = 0;
+	c->close_after = 0;
+	c->used = ++w->tick;
 	w->nopen++;
+	set_deadline(w, c, mono_ms() + FIRST_BYTE_MS);
 	return c;
 }
 
-/* After a request: keep c for its next one (watched by the epoll set),
- * or free its slot if libfcgi closed it. */
+/* Shut our side of a TCP connection whose request was not read to its end
+ * and read until the peer closes: closing at once with bytes unread would
+ * reset the connection, and the peer could lose the answer. */
 static void
-conn_done(struct worker *w, struct conn *c)
+conn_linger(struct worker *w, struct conn *c)
 {
-	pthread_mutex_lock(&w->lock);
-	if (c->req.ipcFd < 0) {
-		slot_release(w, c);  /* not kept (or the write failed) */
-	} else if (w->threads > 1 || !c->in_epoll) {
-		struct epoll_event ev;
-
-		/* Armed while the lock is held, and marked idle first: the
-		 * thread its next request wakes waits for the lock, then
-		 * finds it idle; nothing can close it in between. */
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN | (w->threads > 1 ? EPOLLONESHOT : 0);
-		ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
-		c->state = CONN_IDLE;
-		c->used = ++w->tick;
-		if (epoll_ctl(w->epfd, c->in_epoll ? EPOLL_CTL_MOD :
-		    EPOLL_CTL_ADD, c->req.ipcFd, &ev) != 0) {
-			log_warn("cannot watch a kept connection: %s",
-			    strerror(errno));
-			conn_close_idle(w, c);
-		} else if (!c->in_epoll) {
-			c->in_epoll = 1;
-			w->nkept++;
-		}
-	} else {
-		c->state = CONN_IDLE;  /* one thread: stays in the set */
-		c->used = ++w->tick;
-	}
-	pthread_mutex_unlock(&w->lock);
-}
-
-/* Read and answer the next request on c (marked busy by the caller). */
-static void
-serve(struct worker_thread *t, struct conn *c)
-{
-	struct worker *w = t->w;
-	struct fcgi_ctx ctx = { &c->req };
-	struct req_source src = { fcgi_param, fcgi_read, &ctx };
-
-	if (FCGX_Accept_r(&c->req) < 0) {
-		/* The web server closed it, or sent something that is not a
-		 * request: libfcgi has closed the socket. */
-		conn_done(w, c);
+	if (shutdown(c->req.ipcFd, SHUT_WR) != 0) {
+		conn_close(w, c);
 		return;
 	}
-	buf_reset(&t->out);
-	endpoint_handle(&t->ep, &src, &t->out);
-	if (FCGX_PutStr(t->out.data, (int)t->out.len, c->req.out) < 0)
+	c->state = CONN_LINGER;
+	w->nlinger++;
+	set_deadline(w, c, mono_ms() + LINGER_MS);
+}
+
+static void conn_read(struct worker *w, struct conn *c);
+
+/* Write the answer and finish the request; keep the connection for the
+ * next one if it is clean, else close it. */
+static void
+answer(struct worker *w, struct conn *c, const struct buf *out)
+{
+	int drained, keep;
+
+	if (FCGX_PutStr(out->data, (int)out->len, c->req.out) < 0)
 		log_warn("the web server went away before the answer");
 	/* Read the request to its end (for a GET the EOF record is already
 	 * buffered: no extra syscall). Only then may the connection be kept
-	 * for the next request, or closed without libfcgi's drain handshake
-	 * (unix sockets only: nothing is lost in flight there). */
-	if (!drain_input(c->req.in))
+	 * for the next request (if the web server asked: FCGI_KEEP_CONN). */
+	drained = !c->close_after && drain_input(c->req.in);
+	keep = drained && w->listening && c->req.keepConnection;
+	if (!keep && w->tcp) {
+		/* libfcgi's close would wait for the peer's (up to 2 s, the
+		 * whole loop with it): keep it open, and linger here. */
+		c->req.keepConnection = 1;
+		FCGX_Finish_r(&c->req);
+		if (c->req.ipcFd < 0)
+			slot_release(w, c);
+		else
+			conn_linger(w, c);
+		return;
+	}
+	if (!keep)  /* a unix socket: a plain close loses nothing in flight */
 		c->req.keepConnection = 0;
-	else if (w->plain_close)
-		FCGX_Detach(&c->req);
 	/* One write: STDOUT and END_REQUEST records together. */
 	FCGX_Finish_r(&c->req);
-	conn_done(w, c);
+	if (c->req.ipcFd < 0) {
+		slot_release(w, c);  /* not kept, or the write failed */
+		return;
+	}
+	c->state = CONN_READING;
+	c->served++;
+	c->used = ++w->tick;
+	if (c->look_again) {
+		c->look_again = 0;
+		conn_read(w, c);
+	}
 }
 
-/* An event for a kept connection: serve it unless it was closed since. */
+/* A parked request's answer, from the upstream's event handling. */
 static void
-conn_event(struct worker_thread *t, uint64_t data)
+answer_parked(void *ctx, const struct buf *out)
 {
-	struct worker *w = t->w;
-	uint32_t slot = (uint32_t)data, gen = (uint32_t)(data >> 32);
-	struct conn *c = NULL;
+	struct conn *c = ctx;
+	struct worker *w = c->w;
 
-	pthread_mutex_lock(&w->lock);
-	if (slot < (uint32_t)w->nslots && w->slots[slot]->gen == gen &&
-	    w->slots[slot]->state == CONN_IDLE) {
-		c = w->slots[slot];
-		c->state = CONN_BUSY;
+	w->nparked--;
+	answer(w, c, out);
+}
+
+/* Hand a whole request to libfcgi and the endpoint. */
+static void
+serve(struct worker *w, struct conn *c)
+{
+	struct fcgi_ctx ctx = { &c->req };
+	struct req_source src = { fcgi_param, fcgi_read, &ctx };
+
+	c->need = 0;
+	c->started = 0;
+	set_deadline(w, c, 0);
+	if (FCGX_Accept_r(&c->req) < 0) {
+		/* Not a request libfcgi serves: it closed the socket. */
+		slot_release(w, c);
+		return;
 	}
-	pthread_mutex_unlock(&w->lock);
-	if (c != NULL)
-		serve(t, c);
+	buf_reset(&w->out);
+	c->state = CONN_PARKED;  /* until answered, events only note bytes */
+	if (endpoint_begin(&w->ep, &src, &w->out, answer_parked, c))
+		answer(w, c, &w->out);
+	else
+		w->nparked++;
+}
+
+/* Answer a request whose parameters are over the limit without reading
+ * it: a status only, then close. */
+static void
+refuse_too_big(struct worker *w, struct conn *c, unsigned request_id)
+{
+	unsigned char rec[512];
+	size_t n = fcgi_frame_answer(rec, sizeof(rec), request_id,
+	    too_big_answer, sizeof(too_big_answer) - 1);
+
+	log_warn("a request's parameters are over %d KiB: answered 431 "
+	    "unread", FCGI_FRAME_PARAMS_MAX / 1024);
+	if (n == 0 || send(c->req.ipcFd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+	    != (ssize_t)n || !w->tcp) {
+		conn_close(w, c);
+		return;
+	}
+	conn_linger(w, c);
+}
+
+/* Read and drop what a lingering connection sends until it closes. */
+static void
+linger_read(struct worker *w, struct conn *c)
+{
+	for (;;) {
+		ssize_t n = recv(c->req.ipcFd, w->scratch, w->scratch_len,
+		    MSG_DONTWAIT);
+
+		if (n > 0) {
+			c->lingered += (size_t)n;
+			if (c->lingered <= DRAIN_MAX)
+				continue;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			return;
+		}
+		conn_close(w, c);
+		return;
+	}
+}
+
+/* Bytes arrived on a connection (or may have): see whether a whole
+ * request is there, and serve it. */
+static void
+conn_read(struct worker *w, struct conn *c)
+{
+	struct fcgi_frame fr;
+	enum fcgi_frame_result res;
+	ssize_t n;
+
+	if (c->state == CONN_LINGER) {
+		linger_read(w, c);
+		return;
+	}
+	if (c->state != CONN_READING) {
+		c->look_again = 1;  /* told once the request is answered */
+		return;
+	}
+	if (c->need > 0) {
+		/* Part of a request is here: look again only once what it
+		 * lacks may be, so a trickling peer costs an ioctl a packet,
+		 * not a copy of all it sent so far. */
+		int avail = 0;
+
+		if (ioctl(c->req.ipcFd, FIONREAD, &avail) == 0 &&
+		    (size_t)avail < c->need)
+			return;
+	}
+	n = recv(c->req.ipcFd, w->scratch, w->scratch_len,
+	    MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {  /* the peer closed it, or it failed */
+		if (c->started)
+			log_info("a connection closed in the middle of a "
+			    "request");
+		conn_close(w, c);
+		return;
+	}
+	if (!c->started) {
+		c->started = 1;
+		set_deadline(w, c, mono_ms() + WHOLE_REQUEST_MS);
+	}
+	res = fcgi_frame_scan(w->scratch, (size_t)n, &w->limits, &fr);
+	switch (res) {
+	case FCGI_FRAME_MORE:
+		c->need = fr.need;
+		return;
+	case FCGI_FRAME_REQUEST:
+		/* Bytes after it came with it: no event will say so. */
+		c->look_again = (size_t)n > fr.length;
+		c->close_after = 0;
+		serve(w, c);
+		return;
+	case FCGI_FRAME_BODY_TOO_BIG:
+		/* The endpoint answers 413 from CONTENT_LENGTH without
+		 * reading the body; then the connection goes. */
+		c->close_after = 1;
+		serve(w, c);
+		return;
+	case FCGI_FRAME_PARAMS_TOO_BIG:
+		refuse_too_big(w, c, fr.request_id);
+		return;
+	default:
+		log_info("closed a connection that sent no FastCGI request "
+		    "(%s)", fr.why ? fr.why : "?");
+		conn_close(w, c);
+		return;
+	}
+}
+
+/* An event for a connection: act on it unless it was closed since. */
+static void
+conn_event(struct worker *w, uint64_t data)
+{
+	uint32_t slot = (uint32_t)data, gen = (uint32_t)(data >> 32);
+
+	if (slot < (uint32_t)w->nslots && w->slots[slot]->gen == gen &&
+	    w->slots[slot]->state != CONN_FREE)
+		conn_read(w, w->slots[slot]);
+}
+
+/* Drop connections past their deadline: silent before their first
+ * request, a request not whole in time, a lingering close done. */
+static void
+sweep(struct worker *w, long long now)
+{
+	int i;
+
+	w->next_sweep = 0;
+	for (i = 0; i < w->nslots; i++) {
+		struct conn *c = w->slots[i];
+
+		if (c->deadline == 0)
+			continue;
+		if (c->deadline > now) {
+			if (w->next_sweep == 0 || c->deadline < w->next_sweep)
+				w->next_sweep = c->deadline;
+			continue;
+		}
+		if (c->state == CONN_READING && c->started)
+			log_info("dropped a connection whose request was not "
+			    "whole within %d s", WHOLE_REQUEST_MS / 1000);
+		else if (c->state == CONN_READING)
+			log_debug("dropped a connection silent for %d s",
+			    FIRST_BYTE_MS / 1000);
+		conn_close(w, c);
+	}
+	/* Not before SWEEP_MS: deadlines a little late cost nothing. */
+	if (w->next_sweep != 0 && w->next_sweep < now + SWEEP_MS)
+		w->next_sweep = now + SWEEP_MS;
 }
 
 /* Close a TCP connection from an address not in FCGI_WEB_SERVER_ADDRS,
@@ -338,14 +539,12 @@ refuse(struct worker *w, int fd, const struct sockaddr_storage *peer)
 
 	close(fd);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&w->lock);
 	w->refused++;
 	if (w->refused_said == 0 || now.tv_sec - w->refused_said >= 60) {
 		n = w->refused;
 		w->refused = 0;
 		w->refused_said = now.tv_sec;
 	}
-	pthread_mutex_unlock(&w->lock);
 	if (n == 0)
 		return;
 	if (peer->ss_family == AF_INET)
@@ -359,23 +558,21 @@ refuse(struct worker *w, int fd, const struct sockaddr_storage *peer)
 	    addr);
 }
 
-/* Accept and serve new connections. With several threads, or kept
- * connections waiting their turn, one per wake-up; otherwise until none is
- * pending, which costs no epoll_wait per request when every request brings
- * its own connection. */
+/* Accept new connections (up to ACCEPT_BATCH) and look at each at once:
+ * nginx writes its request right after connecting. */
 static void
-accept_and_serve(struct worker_thread *t)
+accept_new(struct worker *w)
 {
-	struct worker *w = t->w;
+	int i;
 
-	for (;;) {
-		struct timeval tv = { READ_TIMEOUT_S, 0 };
+	for (i = 0; i < ACCEPT_BATCH && w->listening; i++) {
 		struct sockaddr_storage peer;
 		socklen_t peer_len = sizeof(peer);
+		struct epoll_event ev;
 		struct conn *c;
-		int one = 1, more;
+		int one = 1;
 		int fd = accept4(w->listen_fd, (struct sockaddr *)&peer,
-		    &peer_len, SOCK_CLOEXEC);
+		    &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
 			switch (errno) {
@@ -384,7 +581,7 @@ accept_and_serve(struct worker_thread *t)
 			case EWOULDBLOCK:
 #endif
 			case EINTR:
-				return;  /* another worker took it */
+				return;  /* none left, or another worker took it */
 			case ECONNABORTED:
 			case EPROTO:
 				continue;
@@ -394,16 +591,12 @@ accept_and_serve(struct worker_thread *t)
 			case ENOMEM:
 				log_warn("accept: %s; closing an idle connection",
 				    strerror(errno));
-				pthread_mutex_lock(&w->lock);
-				more = evict_idle(w);
-				pthread_mutex_unlock(&w->lock);
-				if (!more)
+				if (!evict_idle(w))
 					usleep(10000);  /* level-triggered: no spin */
 				return;
 			default:
 				log_err("accept failed: %s", strerror(errno));
 				w->failed = 1;
-				wake_all(w);
 				return;
 			}
 		}
@@ -412,134 +605,149 @@ accept_and_serve(struct worker_thread *t)
 			refuse(w, fd, &peer);
 			continue;
 		}
-		pthread_mutex_lock(&w->lock);
 		c = slot_take(w, fd);
-		more = w->threads == 1 && w->nkept == 0;
-		pthread_mutex_unlock(&w->lock);
 		if (c == NULL) {
 			log_warn("no room for another connection");
 			close(fd);
 			return;
 		}
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		if (w->tcp)
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 			    sizeof(one));
-		serve(t, c);
-		if (!more)
-			return;
-	}
-}
-
-static void *
-thread_loop(void *arg)
-{
-	struct worker_thread *t = arg;
-	struct worker *w = t->w;
-	struct epoll_event events[EVENTS_MAX];
-	/* Several threads take one event each, so that no thread sits on
-	 * events another could serve now. */
-	const int max = w->threads > 1 ? 1 : EVENTS_MAX;
-
-	/* Request log lines go out once per batch of work (log.h). */
-	log_hold(1);
-	while (!*w->stop && !w->failed) {
-		/* Lines held: wait at most LOG_LINGER_MS for more work, then
-		 * write them out, so that a quiet spell between requests
-		 * costs no write each. */
-		int i, n = epoll_pwait(w->epfd, events, max,
-		    log_holding_lines() ? LOG_LINGER_MS : -1, &w->waiting);
-
-		if (n == 0) {
-			log_flush();
+		/* Edge-triggered: an event when bytes arrive, not for every
+		 * wait while a request is incomplete (its bytes stay unread
+		 * until it is whole). */
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			log_warn("cannot watch a connection: %s",
+			    strerror(errno));
+			conn_close(w, c);
 			continue;
 		}
-		if (n < 0) {
-			if (errno == EINTR) {
-				if (*w->stop)
-					wake_all(w);  /* the others sleep on */
-				continue;
-			}
-			log_err("epoll_wait: %s", strerror(errno));
-			w->failed = 1;
-			wake_all(w);
-			break;
-		}
-		for (i = 0; i < n; i++) {
-			uint64_t data = events[i].data.u64;
-
-			if (data == EV_WAKE)
-				break;
-			if (data == EV_LISTEN)
-				accept_and_serve(t);
-			else
-				conn_event(t, data);
-		}
+		conn_read(w, c);
 	}
-	log_hold(0);
-	return NULL;
 }
 
-static int
-thread_init(struct worker_thread *t, struct worker *w,
-            struct ably_rest *share)
+/* SIGTERM: take no new connection or request, close what waits for one,
+ * and go on until every parked request is answered. */
+static void
+start_drain(struct worker *w)
 {
-	struct tok_error e;
+	int i;
 
-	memset(t, 0, sizeof(*t));
-	t->w = w;
-	buf_init(&t->out, ENDPOINT_ANSWER_MAX);
-	endpoint_init(&t->ep, w->cfg);
-	t->ep.counts = &w->counts;
-	/* Each thread has its own curl handle, so its connection to Ably
-	 * is kept across the requests it serves; what the threads learn
-	 * about Ably's hosts (one down, a fallback that works) is shared. */
-	if (w->cfg->mode == MODE_TOKEN &&
-	    ably_rest_new_sharing(w->cfg, share, &t->ep.rest, &e) != TOK_OK) {
-		log_err("%s", e.message);
-		return -1;
+	w->listening = 0;
+	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+	for (i = 0; i < w->nslots; i++) {
+		struct conn *c = w->slots[i];
+
+		if (c->state == CONN_READING)
+			conn_close(w, c);
 	}
-	return 0;
+	if (w->nparked > 0)
+		log_info("draining: %d request%s waiting on Ably", w->nparked,
+		    w->nparked == 1 ? "" : "s");
+}
+
+/* How long the loop may wait: until libcurl's timer, the next deadline,
+ * or the moment held log lines are due, whichever comes first. */
+static int
+wait_ms(struct worker *w, long long now)
+{
+	long t = -1;
+
+	if (w->up != NULL)
+		t = upstream_wait_ms(w->up);
+	if (w->next_sweep != 0) {
+		long s = w->next_sweep > now ? (long)(w->next_sweep - now) : 0;
+
+		if (t < 0 || s < t)
+			t = s;
+	}
+	if (log_holding_lines() && (t < 0 || t > LOG_LINGER_MS))
+		t = LOG_LINGER_MS;
+	return (int)t;
 }
 
 static void
-thread_free(struct worker_thread *t)
+loop(struct worker *w)
 {
-	ably_rest_free(t->ep.rest);
-	t->ep.rest = NULL;
-	buf_free(&t->out);
+	struct epoll_event events[EVENTS_MAX];
+
+	/* Request log lines go out once per batch of work (log.h). */
+	log_hold(1);
+	while (!w->failed) {
+		long long now = mono_ms();
+		int i, n;
+
+		if (*w->stop && w->listening)
+			start_drain(w);
+		if (!w->listening && w->nparked == 0 && w->nlinger == 0)
+			break;
+		n = epoll_pwait(w->epfd, events, EVENTS_MAX, wait_ms(w, now),
+		    &w->waiting);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("epoll_wait: %s", strerror(errno));
+			w->failed = 1;
+			break;
+		}
+		if (n == 0 && log_holding_lines())
+			log_flush();
+		for (i = 0; i < n; i++) {
+			uint64_t data = events[i].data.u64;
+
+			if (data & UPSTREAM_TAG)
+				upstream_on_event(w->up, data, events[i].events);
+			else if (data == EV_LISTEN)
+				accept_new(w);
+			else
+				conn_event(w, data);
+		}
+		if (w->up != NULL)
+			upstream_on_timeout(w->up);
+		now = mono_ms();
+		if (w->next_sweep != 0 && now >= w->next_sweep)
+			sweep(w, now);
+	}
+	log_hold(0);
 }
 
 static int
 worker_open(struct worker *w, const struct config *cfg, int listen_fd,
-            int threads, const struct peers *peers)
+            const struct peers *peers)
 {
 	struct epoll_event ev;
 	struct rlimit rl;
+	struct tok_error e;
 	int family = socket_family(listen_fd);
 	int flags = fcntl(listen_fd, F_GETFL);
 
 	w->cfg = cfg;
 	w->listen_fd = listen_fd;
-	w->threads = threads;
-	w->plain_close = family == AF_UNIX;
 	w->tcp = family == AF_INET || family == AF_INET6;
 	w->peers = peers;
-	/* Each thread may hold a connection being served, which cannot be
-	 * closed to make room: keep at least that many spare. */
+	w->limits.params_max = FCGI_FRAME_PARAMS_MAX;
+	w->limits.body_max = cfg->max_body;
+	/* One byte more than the largest request, to see what follows it. */
+	w->scratch_len = FCGI_FRAME_PARAMS_MAX + cfg->max_body +
+	    FCGI_FRAME_SLACK + 1;
+	w->scratch = malloc(w->scratch_len);
 	w->max_conns = CONNS_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < (rlim_t)CONNS_MAX + 64)
 		w->max_conns = rl.rlim_cur > 72 ? (int)rl.rlim_cur - 64 : 8;
-	if (w->max_conns < 2 * threads)
-		w->max_conns = 2 * threads;
+	buf_init(&w->out, ENDPOINT_ANSWER_MAX);
+	endpoint_init(&w->ep, cfg);
 	if (FCGX_Init() != 0) {
 		log_err("cannot initialise libfcgi");
 		return -1;
 	}
 	w->slots = calloc((size_t)w->max_conns, sizeof(*w->slots));
 	w->free_slots = calloc((size_t)w->max_conns, sizeof(*w->free_slots));
-	if (w->slots == NULL || w->free_slots == NULL) {
+	if (w->slots == NULL || w->free_slots == NULL || w->scratch == NULL) {
 		log_err("out of memory");
 		return -1;
 	}
@@ -549,8 +757,7 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd,
 		return -1;
 	}
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->epfd < 0 || w->wake_fd < 0) {
+	if (w->epfd < 0) {
 		log_err("epoll: %s", strerror(errno));
 		return -1;
 	}
@@ -562,12 +769,17 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd,
 		log_err("epoll: %s", strerror(errno));
 		return -1;
 	}
-	/* Never read: once written, it wakes every thread for good. */
-	ev.events = EPOLLIN;
-	ev.data.u64 = EV_WAKE;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) != 0) {
-		log_err("epoll: %s", strerror(errno));
-		return -1;
+	w->listening = 1;
+	if (cfg->mode == MODE_TOKEN) {
+		if (upstream_new(w->epfd, cfg->upstream_connections, &w->up) !=
+		    TOK_OK) {
+			log_err("cannot set up libcurl's multi interface");
+			return -1;
+		}
+		if (ably_rest_new(cfg, w->up, &w->ep.rest, &e) != TOK_OK) {
+			log_err("%s", e.message);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -581,68 +793,43 @@ worker_close(struct worker *w)
 		struct conn *c = w->slots[i];
 
 		if (c->state != CONN_FREE)
-			conn_close_idle(w, c);
+			conn_close(w, c);
 		free(c);
 	}
+	ably_rest_free(w->ep.rest);
+	upstream_free(w->up);
 	free(w->slots);
 	free(w->free_slots);
+	free(w->scratch);
+	buf_free(&w->out);
 	if (w->epfd >= 0)
 		close(w->epfd);
-	if (w->wake_fd >= 0)
-		close(w->wake_fd);
-	pthread_mutex_destroy(&w->lock);
 }
 
 int
-worker_run(const struct config *cfg, int listen_fd, int threads,
-           const struct peers *peers, atomic_int *stop)
+worker_run(const struct config *cfg, int listen_fd, const struct peers *peers,
+           atomic_int *stop)
 {
 	struct worker w;
-	struct worker_thread *ts;
 	sigset_t stop_signals;
-	int i, rc = 1;
+	int rc = 1;
 
-	/* SIGTERM waits while a request is served (interrupting the read of
-	 * its body would cut it short) and is taken while a thread waits:
-	 * epoll_pwait unblocks it atomically, so none is missed. Threads
-	 * inherit the mask. */
+	/* SIGTERM waits while requests are handled and is taken only while
+	 * the loop waits: epoll_pwait unblocks it atomically, so none is
+	 * missed. */
 	memset(&w, 0, sizeof(w));
 	w.stop = stop;
-	w.epfd = w.wake_fd = -1;  /* worker_close() may run before they open */
-	pthread_mutex_init(&w.lock, NULL);
+	w.epfd = -1;  /* worker_close() may run before it opens */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, &w.waiting);
+	sigprocmask(SIG_BLOCK, &stop_signals, &w.waiting);
 	sigdelset(&w.waiting, SIGTERM);
 	sigdelset(&w.waiting, SIGINT);
-	ts = calloc((size_t)threads, sizeof(*ts));
-	if (ts == NULL || worker_open(&w, cfg, listen_fd, threads, peers) != 0)
-		goto out;
-	for (i = 0; i < threads; i++)
-		if (thread_init(&ts[i], &w, i > 0 ? ts[0].ep.rest : NULL) != 0)
-			goto out;
-	/* This thread is thread 0; the others start here. */
-	for (i = 1; i < threads; i++) {
-		if (pthread_create(&ts[i].tid, NULL, thread_loop, &ts[i]) != 0) {
-			log_err("cannot start a thread: %s", strerror(errno));
-			w.failed = 1;
-			wake_all(&w);
-			break;
-		}
-		ts[i].running = 1;
+	if (worker_open(&w, cfg, listen_fd, peers) == 0) {
+		loop(&w);
+		rc = w.failed ? 1 : 0;
 	}
-	if (!w.failed)
-		thread_loop(&ts[0]);
-	for (i = 1; i < threads; i++)
-		if (ts[i].running)
-			pthread_join(ts[i].tid, NULL);
-	rc = *stop ? 0 : 1;
-out:
-	if (ts != NULL)  /* thread 0 last: the others share its host memory */
-		for (i = threads - 1; i >= 0; i--)
-			thread_free(&ts[i]);
-	free(ts);
 	worker_close(&w);
 	return rc;
 }

@@ -1,11 +1,10 @@
-/* worker: one worker process's FastCGI loop.
+/* worker: one worker process's event loop.
  *
- * An epoll loop over the listening socket and every connection the web
- * server keeps open (nginx fastcgi_keep_conn), run by one or more threads,
- * each serving one request at a time with libfcgi. No thread ever blocks
- * on an idle kept connection, so however many connections nginx keeps, no
- * request waits for a worker that is parked on someone else's (the
- * starvation trap of kept FastCGI connections).
+ * One thread and one epoll set for everything that waits: the listening
+ * socket, every connection from the web server (kept ones too: nginx
+ * fastcgi_keep_conn), and in token mode every transfer to Ably. A request
+ * is read only once it is whole, and a request waiting on Ably is parked,
+ * so neither a slow peer nor a slow Ably holds up any other request.
  */
 #ifndef TOK_WORKER_H
 #define TOK_WORKER_H
@@ -15,15 +14,15 @@
 #include "config.h"
 #include "peers.h"
 
-/* Serve listen_fd with `threads` threads (the caller's and threads - 1
- * more) until *stop is set (by a SIGTERM/SIGINT handler: those signals are
- * blocked while a request is served and delivered only while a thread
- * waits). On a TCP socket, a connection from an address not in peers is
+/* Serve listen_fd until *stop is set (by a SIGTERM/SIGINT handler: those
+ * signals are blocked while requests are handled and delivered only while
+ * the loop waits), then answer every request still waiting on Ably and
+ * return. On a TCP socket, a connection from an address not in peers is
  * closed at once (FCGI_WEB_SERVER_ADDRS; NULL or empty: any). Returns the
  * process exit status: 0 after a stop, 1 if the loop could not start or
  * the socket failed. Sets listen_fd non-blocking (the other workers may
  * take a connection first). */
-int worker_run(const struct config *cfg, int listen_fd, int threads,
+int worker_run(const struct config *cfg, int listen_fd,
                const struct peers *peers, atomic_int *stop);
 
 #endif

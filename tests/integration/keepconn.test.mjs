@@ -97,40 +97,35 @@ test('a kept connection closed just as nginx reuses it: the shipped config sends
   }
 });
 
-for (const threads of [1, 4]) {
-  test(`one worker of ${threads} thread(s), from 1 to 256 connections at once: every request is answered, none waits on an idle kept connection`, async () => {
-    const s = await startStack({ workers: 1, threads, config: { mode: 'token-request' } });
-    try {
-      const t0 = Date.now();
-      for (const n of [1, 8, 64, 256, 8, 1]) await allOk(s, n);
-      // Alternating between fresh bursts and single requests: nginx picks a
-      // pooled connection the worker was not reading last.
-      for (let i = 0; i < 30; i++) assert.equal((await s.get()).status, 200, `request ${i}`);
-      assert.ok(Date.now() - t0 < 20000, `took ${Date.now() - t0} ms`);
-    } finally {
-      await s.stop();
-    }
-  });
-}
+test('one worker, from 1 to 256 connections at once: every request is answered, none waits on an idle kept connection', async () => {
+  const s = await startStack({ workers: 1, config: { mode: 'token-request' } });
+  try {
+    const t0 = Date.now();
+    for (const n of [1, 8, 64, 256, 8, 1]) await allOk(s, n);
+    // Alternating between fresh bursts and single requests: nginx picks a
+    // pooled connection the worker was not reading last.
+    for (let i = 0; i < 30; i++) assert.equal((await s.get()).status, 200, `request ${i}`);
+    assert.ok(Date.now() - t0 < 20000, `took ${Date.now() - t0} ms`);
+  } finally {
+    await s.stop();
+  }
+});
 
-for (const threads of [1, 4]) {
-  test(`with few descriptors, a worker of ${threads} thread(s) closes its longest-idle kept connection to take a new one, and nothing is lost`, async () => {
-    // RLIMIT_NOFILE 90 leaves room for 26 connections (worker.c keeps 64 spare).
-    const s = await startStack({ workers: 1, threads, config: { mode: 'token-request' }, launcher: ['prlimit', '--nofile=90', '--'] });
-    try {
-      const [worker] = workerPids(s.procs.binary.pid);
-      const idle = socketCount(worker);
-      for (let round = 0; round < 3; round++) await allOk(s, 64);
-      const held = socketCount(worker) - idle;
-      assert.ok(held <= 26, `worker holds ${held} connections, over its 26`);
-      assert.ok(held >= 20, `worker holds only ${held} connections: did nginx keep any?`);
-      assert.doesNotMatch(s.binaryLog, /accept failed|cannot watch/);
-    } finally {
-      await s.stop();
-    }
-  });
-}
-
+test('with few descriptors, a worker closes its longest-idle kept connection to take a new one, and nothing is lost', async () => {
+  // RLIMIT_NOFILE 90 leaves room for 26 connections (worker.c keeps 64 spare).
+  const s = await startStack({ workers: 1, config: { mode: 'token-request' }, launcher: ['prlimit', '--nofile=90', '--'] });
+  try {
+    const [worker] = workerPids(s.procs.binary.pid);
+    const idle = socketCount(worker);
+    for (let round = 0; round < 3; round++) await allOk(s, 64);
+    const held = socketCount(worker) - idle;
+    assert.ok(held <= 26, `worker holds ${held} connections, over its 26`);
+    assert.ok(held >= 20, `worker holds only ${held} connections: did nginx keep any?`);
+    assert.doesNotMatch(s.binaryLog, /accept failed|cannot watch/);
+  } finally {
+    await s.stop();
+  }
+});
 test('SIGTERM with kept connections open: the workers close them and exit at once', async () => {
   const s = await startStack({ workers: 2, config: { mode: 'token-request' } });
   try {
@@ -158,64 +153,68 @@ async function slowNextToken(s, ms) {
 
 const tokenMode = (s) => ({ mode: 'token', rest_host: `127.0.0.1:${s.emuPort}`, tls: 'off' });
 
-// In token mode a thread waits for Ably during each request. The threads of
-// a worker share its connections, so one slow answer from Ably holds up only
-// the request that waits for it: with one thread, the next request waits too.
-for (const threads of [1, 4]) {
-  test(`token mode, one worker of ${threads} thread(s): a request waiting on a slow Ably ${threads > 1 ? 'does not hold up' : 'holds up'} the next`, async () => {
-    const s = await startStack({ workers: 1, threads, config: tokenMode });
-    try {
-      for (let i = 0; i < 4; i++) assert.equal((await s.get()).status, 200);  // every thread warm
-      await slowNextToken(s, 1500);
-      const t0 = Date.now();
-      const slow = s.get();
-      await sleep(200);  // the slow one is in flight
-      const r = await s.get();
-      const waited = Date.now() - t0;
-      assert.equal(r.status, 200, r.body);
-      const slowAnswer = await slow;
-      assert.equal(slowAnswer.status, 200, slowAnswer.body);
-      assert.ok(Date.now() - t0 >= 1500, 'the fault did not slow the first request');
-      if (threads > 1) assert.ok(waited < 1000, `the second request took ${waited} ms: it waited for the slow one`);
-      else assert.ok(waited >= 1400, `the second request took ${waited} ms with a single thread: did it not queue?`);
-    } finally {
-      await s.stop();
-    }
-  });
-}
+// In token mode a request waiting for Ably is parked in the worker's event
+// loop: one slow answer from Ably holds up only the request that waits for it.
+test('token mode, one worker: a request waiting on a slow Ably does not hold up the next', async () => {
+  const s = await startStack({ workers: 1, config: tokenMode });
+  try {
+    assert.equal((await s.get()).status, 200);  // the upstream connection is open
+    await slowNextToken(s, 1500);
+    const t0 = Date.now();
+    const slow = s.get();
+    await sleep(200);  // the slow one is in flight
+    const r = await s.get();
+    const waited = Date.now() - t0;
+    assert.equal(r.status, 200, r.body);
+    const slowAnswer = await slow;
+    assert.equal(slowAnswer.status, 200, slowAnswer.body);
+    assert.ok(Date.now() - t0 >= 1500, 'the fault did not slow the first request');
+    assert.ok(waited < 1000, `the second request took ${waited} ms: it waited for the slow one`);
+  } finally {
+    await s.stop();
+  }
+});
 
-test('token mode, one worker of 4 threads: each thread keeps one upstream connection, opened once', async () => {
-  const s = await startStack({ workers: 1, threads: 4, config: tokenMode });
+// Over HTTP/1.1 (tls off: no HTTP/2) a connection carries one call at a
+// time: concurrent calls open more, up to upstream_connections, and keep them.
+test('token mode over HTTP/1.1: concurrent calls share a pool of at most upstream_connections kept connections', async () => {
+  const s = await startStack({ workers: 1, config: (st) => ({ ...tokenMode(st), upstream_connections: 3 }) });
   try {
     const stats = async () => (await fetch(`${s.emulatorUrl}/_emulator/stats`)).json();
-    // Four requests at once while Ably takes 300 ms: each thread holds one,
-    // so every thread has served (and opened its connection). Quick bursts
-    // alone may all go to the same one or two threads.
+    // Eight requests at once while Ably takes 300 ms each: three at a
+    // time go out, the others queue for a free connection.
     await fetch(`${s.emulatorUrl}/_emulator/faults`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ latencyMs: 300, count: 4, routes: ['requestToken'] }),
+      body: JSON.stringify({ latencyMs: 300, count: 8, routes: ['requestToken'] }),
     });
-    await allOk(s, 4);
-    for (let i = 0; i < 5; i++) await allOk(s, 4);
+    const t0 = Date.now();
+    await allOk(s, 8);
+    const took = Date.now() - t0;
     // apiConnections: distinct connections that carried requestToken calls.
     const warm = await stats();
-    assert.equal(warm.apiConnections, 4, 'upstream connections after every thread served');
+    assert.equal(warm.apiConnections, 3, 'upstream connections for 8 calls at once with a pool of 3');
+    assert.ok(took >= 900, `8 calls of 300 ms over 3 connections took ${took} ms: more than 3 at a time?`);
     for (let i = 0; i < 20; i++) assert.equal((await s.get()).status, 200);
     await allOk(s, 8);
     const after = await stats();
-    assert.equal(after.apiConnections, warm.apiConnections, 'a thread opened a new upstream connection');
+    assert.equal(after.apiConnections, warm.apiConnections, 'a new upstream connection was opened');
+    assert.equal(after.connections, warm.connections, 'a kept connection was closed and opened again');
     assert.equal(after.routes.requestToken.ok, warm.routes.requestToken.ok + 28);
   } finally {
     await s.stop();
   }
 });
 
-test('--threads is checked: 0, 257 and words are refused with a clear message', async () => {
+test('--threads is gone: any value but 1 is refused with a message that says what to use', async () => {
   const { spawnSync } = await import('node:child_process');
   const { binaryPath } = await import('./lib/stack.mjs');
-  for (const bad of ['0', '257', 'many']) {
+  for (const bad of ['0', '2', '8', 'many']) {
     const r = spawnSync(binaryPath, ['--threads', bad, '--check-config'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     assert.equal(r.status, 2, `--threads ${bad}: exit ${r.status}`);
-    assert.match(r.stderr, /--threads: expected 1\.\.256/);
+    assert.match(r.stderr, /--threads is gone: .*event loop.*--workers/);
   }
+  const ok = spawnSync(binaryPath, ['--threads', '1', '--check-config'], {
+    encoding: 'utf8', env: { PATH: process.env.PATH, ABLY_API_KEY: 'TESTAPP.fulltest:TEST-ONLY-not-a-real-secret-0000000000' },
+  });
+  assert.equal(ok.status, 0, `--threads 1 (what it always meant outside token mode): ${ok.stderr}`);
 });

@@ -17,11 +17,9 @@ after(async () => {
   if (fallback) await fallback.proc.stop();
 });
 
-// One worker of one thread, so "one upstream connection per thread" is
-// exactly one (keepconn.test.mjs covers several threads).
+// One worker, so "one upstream connection per worker" is exactly one.
 const stack = useStack({
   workers: 1,
-  threads: 1,
   prepare: async () => { fallback = await startEmulator(null); },
   config: (s) => ({
     mode: 'token',
@@ -100,7 +98,7 @@ test('ably-js gets TokenDetails through authUrl and publishes with the token', a
   assert.ok(page.items.some((m) => m.data === 'via TokenDetails'));
 });
 
-test('N sequential token requests through one worker thread use one upstream connection', async () => {
+test('N sequential token requests through one worker use one upstream connection', async () => {
   assertTokenDetails(await stack.get());  // the thread's connection is open
   await reset();
   const before = await stats(primary());
@@ -116,10 +114,9 @@ test('N sequential token requests through one worker thread use one upstream con
 
 // Each fallback case gets a fresh binary: a host that failed is avoided,
 // and a fallback that worked is preferred, for minutes afterwards.
-async function freshTokenStack(threads) {
+async function freshTokenStack() {
   return startStack({
     workers: 1,
-    threads,
     config: (s) => ({
       mode: 'token', rest_host: `127.0.0.1:${s.emuPort}`, fallback_hosts: `127.0.0.1:${fallback.port}`,
       tls: 'off', connect_timeout_ms: 500, request_timeout_ms: 800, upstream_timeout_ms: 2500,
@@ -154,33 +151,33 @@ for (const [name, f] of [
   });
 }
 
-test('the threads of a worker share what they learn: after one fails over, all use the fallback', async () => {
-  const s = await freshTokenStack(4);
+test('the requests of a worker share what it learns: after one fails over, all use the fallback', async () => {
+  const s = await freshTokenStack();
   try {
     await emu(secondary(), 'POST', '/_emulator/reset');
     await fault(s.emulatorUrl, { status: 503, count: 1 });
     assert.equal((await s.get()).status, 200);
     assert.equal(await tokenCalls(secondary()), 1, 'fallback not used');
-    // Parallel requests reach every thread; none goes back to the primary.
+    // Parallel requests, all in flight at once: none goes back to the primary.
     const answers = await Promise.all(Array.from({ length: 12 }, () => s.get()));
     assert.deepEqual(answers.map((r) => r.status), Array(12).fill(200));
-    assert.equal(await tokenCalls(s.emulatorUrl), 1, 'another thread tried the failed primary');
+    assert.equal(await tokenCalls(s.emulatorUrl), 1, 'another request tried the failed primary');
     assert.equal(await tokenCalls(secondary()), 13);
   } finally {
     await s.stop();
   }
 });
 
-// The health answer speaks for the worker: with four threads serving at
-// once, its counters are the sum of theirs, not the answering thread's.
-test('the health answer counts the whole worker, every thread', async () => {
-  const s = await freshTokenStack(4);
+// The health answer speaks for the worker: with twelve calls to Ably in
+// flight at once, its counters count every one.
+test('the health answer counts the whole worker, every call in flight', async () => {
+  const s = await freshTokenStack();
   try {
     const before = JSON.parse((await s.request('GET', '/healthz')).body);
     assert.equal(before.ably.calls, 0);
     await fault(s.emulatorUrl, { status: 503, count: 1 });
     assert.equal((await s.get()).status, 200);  // the primary fails, the fallback answers
-    // 300 ms per answer, 12 at once: every thread holds some of them.
+    // 300 ms per answer, 12 at once: all parked in the worker together.
     await fault(s.emulatorUrl, { latencyMs: 300, count: 12, routes: ['requestToken'] });
     await emu(secondary(), 'POST', '/_emulator/faults', { latencyMs: 300, count: 12, routes: ['requestToken'] });
     const answers = await Promise.all(Array.from({ length: 12 }, () => s.get()));
@@ -233,6 +230,96 @@ test('every host too slow gives 504/50003 within the upstream budget', async () 
   assertTokenDetails(await stack.get());
 });
 
+// The budget is one absolute deadline per request: the clock query, every
+// try and every fallback are charged to it, whatever the hosts do. Both
+// hosts accept and never answer (the `silent` fault), GET /time too.
+for (const queryTime of ['off', 'on']) {
+  test(`both hosts silent, query_time ${queryTime}: 504/50003 within the budget`, async () => {
+    const s = await startStack({
+      workers: 1,
+      config: (st) => ({
+        mode: 'token', rest_host: `127.0.0.1:${st.emuPort}`, fallback_hosts: `127.0.0.1:${fallback.port}`,
+        tls: 'off', connect_timeout_ms: 500, request_timeout_ms: 3000, upstream_timeout_ms: 3000,
+        query_time: queryTime,
+      }),
+    });
+    try {
+      await emu(secondary(), 'POST', '/_emulator/reset');
+      for (const url of [s.emulatorUrl, secondary()]) {
+        await fault(url, { silent: true, count: 20, routes: ['requestToken', 'time'] });
+      }
+      for (let round = 0; round < 2; round++) {
+        const t0 = Date.now();
+        const res = await s.get();
+        const took = Date.now() - t0;
+        assertAblyError(res, 504, [50003]);
+        assert.ok(took < 3000 + 1000, `round ${round}: took ${took} ms, budget 3000`);
+        assert.ok(took >= 2900, `round ${round}: 504 after ${took} ms, before the budget was spent`);
+      }
+      if (queryTime === 'on') {
+        // A failed GET /time is not asked again for every request.
+        const times = (await stats(s.emulatorUrl)).routes.time.requests + (await stats(secondary())).routes.time.requests;
+        assert.equal(times, 1, `GET /time asked ${times} times for two requests`);
+      }
+    } finally {
+      await emu(secondary(), 'POST', '/_emulator/reset');
+      await s.stop();
+    }
+  });
+}
+
+// RSC15l4: an error page from the CDN in front of Ably is a host failure,
+// not Ably's verdict: the fallback is tried, and the browser gets a token.
+for (const [name, f] of [
+  ['a CloudFront 403 page', { cloudfront: true, status: 403, count: 1 }],
+  ['a 404 that is not an Ably error', { htmlError: true, status: 404, count: 1 }],
+]) {
+  test(`${name} from the primary falls back to the next host`, async () => {
+    const s = await freshTokenStack();
+    try {
+      await emu(secondary(), 'POST', '/_emulator/reset');
+      await fault(s.emulatorUrl, f);
+      const res = await s.get();
+      assert.equal(res.status, 200, res.body);
+      assert.equal(JSON.parse(res.body).clientId, 'example-client-id');
+      assert.equal(await tokenCalls(secondary()), 1, 'the fallback was not tried');
+      assert.equal((await stats(s.emulatorUrl)).faultsApplied, 1, 'the primary fault never triggered');
+      // and the primary is avoided like a host that timed out
+      assert.equal((await s.get()).status, 200);
+      assert.equal(await tokenCalls(s.emulatorUrl), 1, 'the failed primary was tried again at once');
+      assert.match(s.binaryLog, f.cloudfront ? /CloudFront/ : /without an Ably error body/);
+    } finally {
+      await s.stop();
+    }
+  });
+}
+
+// SIGTERM while requests wait on Ably: the worker stops taking new ones but
+// answers every parked request before it exits.
+test('SIGTERM with requests parked on a slow Ably: every one is answered, then the binary exits 0', async () => {
+  const s = await freshTokenStack();
+  try {
+    await emu(secondary(), 'POST', '/_emulator/reset');
+    assert.equal((await s.get()).status, 200);
+    await fault(s.emulatorUrl, { latencyMs: 600, count: 6, routes: ['requestToken'] });  // under request_timeout_ms
+    const t0 = Date.now();
+    const pending = Array.from({ length: 6 }, () => s.get());
+    await sleep(200);  // all six are parked
+    process.kill(s.procs.binary.pid, 'SIGTERM');
+    const answers = await Promise.all(pending);
+    assert.deepEqual(answers.map((r) => r.status), Array(6).fill(200), answers.map((r) => r.body).join('\n'));
+    assert.ok(Date.now() - t0 >= 600, `the fault did not hold the requests: ${Date.now() - t0} ms\n${s.binaryLog}`);
+    assert.equal(await tokenCalls(secondary()), 0, 'a parked request went to the fallback');
+    const end = Date.now() + 3000;
+    while (!s.procs.binary.exit && Date.now() < end) await sleep(20);
+    assert.ok(s.procs.binary.exit, 'still running after its parked requests were answered');
+    assert.equal(s.procs.binary.exit.code, 0, JSON.stringify(s.procs.binary.exit));
+    assert.match(s.binaryLog, /draining: \d+ requests? waiting on Ably/);
+  } finally {
+    await s.stop();
+  }
+});
+
 test('a capability beyond the key\'s is Ably\'s 4xx, passed on', async () => {
   const limited = await startStack({
     key: 'TESTAPP.limited:TEST-ONLY-limited-secret-00000000000',
@@ -276,12 +363,12 @@ test('clock an hour off: 40104 explained without query_time, tokens with query_t
       assert.equal(time, 1, 'GET /time not asked exactly once');
       assert.equal((await s.get()).status, 200);
       assert.equal((await stats(s.emulatorUrl)).routes.time.requests, 1, '/time is not cached');
-      // The worker's threads share what /time said: parallel requests,
-      // served by several of them, ask it no more.
+      // The worker's requests share what /time said: parallel requests
+      // ask it no more.
       await emu(s.emulatorUrl, 'POST', '/_emulator/faults', { latencyMs: 200, count: 8, routes: ['requestToken'] });
       const answers = await Promise.all(Array.from({ length: 8 }, () => s.get()));
       assert.deepEqual(answers.map((r) => r.status), Array(8).fill(200));
-      assert.equal((await stats(s.emulatorUrl)).routes.time.requests, 1, 'another thread asked /time again');
+      assert.equal((await stats(s.emulatorUrl)).routes.time.requests, 1, 'another request asked /time again');
     } finally {
       await s.stop();
     }
