@@ -52,8 +52,8 @@
  * whole (it buffers the client's body first). */
 #define FIRST_BYTE_MS 10000
 #define WHOLE_REQUEST_MS 10000
-/* A TCP connection closed with bytes unread: how long its peer may take
- * to see our answer and close (reading and dropping what it sends). */
+/* A connection closed with bytes unread (or any TCP one): how long its peer
+ * may take to see our answer and close (we read and drop what it sends). */
 #define LINGER_MS 2000
 /* How often connection deadlines are checked, while any is set. */
 #define SWEEP_MS 250
@@ -283,9 +283,10 @@ slot_take(struct worker *w, int fd)
 	return c;
 }
 
-/* Shut our side of a TCP connection whose request was not read to its end
- * and read until the peer closes: closing at once with bytes unread would
- * reset the connection, and the peer could lose the answer. */
+/* Shut our side of a connection and read until the peer closes (or
+ * LINGER_MS, or DRAIN_MAX bytes): closing at once with bytes unread would
+ * reset a TCP connection, and a peer still writing its request would meet
+ * an error before it reads our answer. */
 static void
 conn_linger(struct worker *w, struct conn *c)
 {
@@ -314,9 +315,11 @@ answer(struct worker *w, struct conn *c, const struct buf *out)
 	 * for the next request (if the web server asked: FCGI_KEEP_CONN). */
 	drained = !c->close_after && drain_input(c->req.in);
 	keep = drained && w->listening && c->req.keepConnection;
-	if (!keep && w->tcp) {
-		/* libfcgi's close would wait for the peer's (up to 2 s, the
-		 * whole loop with it): keep it open, and linger here. */
+	if (!keep && (w->tcp || !drained)) {
+		/* Bytes unread, or TCP: closing at once could cost the peer
+		 * our answer (a reset; a peer still writing gets an error
+		 * first), and libfcgi's close would wait for the peer's (up
+		 * to 2 s, the whole loop with it): linger here instead. */
 		c->req.keepConnection = 1;
 		FCGX_Finish_r(&c->req);
 		if (c->req.ipcFd < 0)
@@ -388,7 +391,7 @@ refuse_too_big(struct worker *w, struct conn *c, unsigned request_id)
 	log_warn("a request's parameters are over %d KiB: answered 431 "
 	    "unread", FCGI_FRAME_PARAMS_MAX / 1024);
 	if (n == 0 || send(c->req.ipcFd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL)
-	    != (ssize_t)n || !w->tcp) {
+	    != (ssize_t)n) {
 		conn_close(w, c);
 		return;
 	}
