@@ -32,6 +32,9 @@
 #define FUZZ_ENTRY fuzz_form_one
 #include "../fuzz/fuzz_form.c"
 #undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_frame_one
+#include "../fuzz/fuzz_frame.c"
+#undef FUZZ_ENTRY
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -93,6 +96,7 @@ static void test_request(void **state) { (void)state; replay("request", fuzz_req
 static void test_capability(void **state) { (void)state; replay("capability", fuzz_capability_one); }
 static void test_config(void **state) { (void)state; replay("config", fuzz_config_one); }
 static void test_form(void **state) { (void)state; replay("form", fuzz_form_one); }
+static void test_frame(void **state) { (void)state; replay("frame", fuzz_frame_one); }
 
 int
 main(void)
@@ -102,6 +106,7 @@ main(void)
 		cmocka_unit_test(test_capability),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_form),
+		cmocka_unit_test(test_frame),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
