@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "crypto.h"
 #include "log.h"
 #include "token_request.h"
@@ -51,6 +52,7 @@ struct clock_query {
 struct ably_rest {
 	const struct config *cfg;
 	struct upstream *up;
+	CURLSH *share;            /* TLS sessions and DNS answers, for every handle */
 	struct curl_slist *headers;
 	char *hosts[MAX_HOSTS];   /* [0] is the primary */
 	size_t nhosts;
@@ -89,24 +91,6 @@ struct ably_call {
 	struct ably_call *prev, *next;
 };
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 enum tok_err
 ably_rest_global_init(void)
 {
@@ -140,6 +124,9 @@ handle_get(struct ably_rest *r)
 	if (h == NULL)
 		return NULL;
 	cc |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* A new connection resumes the TLS session an earlier one made,
+	 * whichever handle made it. */
+	cc |= curl_easy_setopt(h, CURLOPT_SHARE, r->share);
 	cc |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
 	cc |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	cc |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
@@ -250,6 +237,8 @@ ably_rest_free(struct ably_rest *r)
 	while (r->nspare > 0)
 		curl_easy_cleanup(r->spare[--r->nspare]);
 	curl_slist_free_all(r->headers);
+	if (r->share != NULL)
+		curl_share_cleanup(r->share);
 	for (i = 0; i < r->nhosts; i++)
 		free(r->hosts[i]);
 	free(r);
@@ -281,6 +270,14 @@ ably_rest_new(const struct config *cfg, struct upstream *up,
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
 	r->cfg = cfg;
 	r->up = up;
+	/* One thread uses it: no lock functions needed. */
+	r->share = curl_share_init();
+	if (r->share == NULL ||
+	    curl_share_setopt(r->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
+	    curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) !=
+	    CURLSHE_OK)
+		goto nomem;
 	if (add_host(r, cfg->rest_host) != TOK_OK)
 		goto nomem;
 	for (i = 0; i < cfg->n_fallback_hosts; i++)
@@ -441,7 +438,7 @@ from_cdn(CURL *h)
 static size_t
 plan(struct ably_rest *r, size_t *order)
 {
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	size_t n = 0, i, j, first;
 	unsigned char rnd[16] = { 0 };
 
@@ -487,10 +484,10 @@ remember(struct ably_rest *r, size_t i, int worked)
 		r->avoid_until[i] = 0;
 		if (i != 0) {
 			r->preferred = i;
-			r->preferred_until = mono_ms() + PREFER_MS;
+			r->preferred_until = clock_mono_ms() + PREFER_MS;
 		}
 	} else {
-		r->avoid_until[i] = mono_ms() + AVOID_MS;
+		r->avoid_until[i] = clock_mono_ms() + AVOID_MS;
 		if (i == r->preferred)
 			r->preferred = 0;
 	}
@@ -500,7 +497,7 @@ remember(struct ably_rest *r, size_t i, int worked)
 static int
 clock_needed(const struct ably_rest *r, const struct ably_call *c)
 {
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 
 	if (!r->cfg->query_time || c->clock_asked)
 		return 0;
@@ -518,7 +515,7 @@ conclude(struct ably_call *c, char **details)
 {
 	struct ably_rest *r = c->r;
 	enum tok_err rc;
-	long latency = (long)(mono_ms() - c->start);
+	long latency = (long)(clock_mono_ms() - c->start);
 
 	*details = NULL;
 
@@ -527,10 +524,10 @@ conclude(struct ably_call *c, char **details)
 		rc = TOK_OK;
 		if (*details == NULL)
 			rc = tok_fail(&c->e, TOK_ENOMEM, 0, "out of memory");
-		r->stats.last_ok_ms = wall_ms();
+		r->stats.last_ok_ms = clock_wall_ms();
 	} else {
 		r->stats.failures++;
-		r->stats.last_failure_ms = wall_ms();
+		r->stats.last_failure_ms = clock_wall_ms();
 		if (c->last == TRY_FINAL)
 			rc = c->e.kind;
 		else if (c->last == TRY_TIMEOUT)
@@ -588,11 +585,11 @@ clock_done(void *ctx, CURL *h, CURLcode cc)
 		long long t = json_object_get_int64(
 		    json_object_array_get_idx(root, 0));
 		/* Ably's clock at the middle of the round trip. */
-		long long offset = t - (q->sent_wall + wall_ms()) / 2;
+		long long offset = t - (q->sent_wall + clock_wall_ms()) / 2;
 
 		r->stats.clock_offset_ms = offset;
 		r->stats.clock_known = 1;
-		r->clock_checked = mono_ms();
+		r->clock_checked = clock_mono_ms();
 		log_info("ably %s: clock offset %lld ms", q->host, offset);
 		ok = 1;
 	}
@@ -600,7 +597,7 @@ clock_done(void *ctx, CURL *h, CURLcode cc)
 	if (!ok) {
 		/* Sign with the local clock for a while rather than ask
 		 * again for every call. */
-		r->clock_retry_at = mono_ms() + TIME_RETRY_MS;
+		r->clock_retry_at = clock_mono_ms() + TIME_RETRY_MS;
 		log_warn("ably %s: GET /time failed (%s); signing with the "
 		    "local clock", q->host, cc != CURLE_OK ? (q->curl_err[0] ?
 		    q->curl_err : curl_easy_strerror(cc)) : "bad answer");
@@ -641,7 +638,7 @@ clock_wait(struct ably_call *c, const char *host, long budget_ms)
 		}
 		handle_prepare(r, q->easy, url, NULL, budget_ms, &q->body,
 		    q->curl_err);
-		q->sent_wall = wall_ms();
+		q->sent_wall = clock_wall_ms();
 		if (upstream_start(r->up, q->easy, clock_done, r) != TOK_OK) {
 			handle_put(r, q->easy);
 			clock_query_free(q);
@@ -660,7 +657,7 @@ judge(struct ably_call *c, const char *host, CURL *h, CURLcode cc)
 {
 	struct ably_error ae;
 	long status = 0;
-	long long took = mono_ms() - c->try_start;
+	long long took = clock_mono_ms() - c->try_start;
 	int has_error;
 
 	if (cc != CURLE_OK) {
@@ -774,13 +771,13 @@ try_start(struct ably_call *c, const char *host, long budget_ms)
 	curl_free(escaped);
 	if (make_url(r, host, path, url, sizeof(url)) != 0)
 		goto fail;
-	p.timestamp = wall_ms() + (r->stats.clock_known ?
+	p.timestamp = clock_wall_ms() + (r->stats.clock_known ?
 	    r->stats.clock_offset_ms : 0);
 	if (crypto_nonce(nonce) != TOK_OK ||
 	    tr_build(c->k, &p, &c->json, NULL) != TOK_OK)
 		goto fail;
 	handle_prepare(r, h, url, c->json, budget_ms, &c->body, c->curl_err);
-	c->try_start = mono_ms();
+	c->try_start = clock_mono_ms();
 	if (upstream_start(r->up, h, token_done, c) != TOK_OK)
 		goto fail;
 	c->easy = h;
@@ -806,7 +803,7 @@ advance(struct ably_call *c)
 
 	for (; c->i < c->n; c->i++) {
 		const char *host = r->hosts[c->order[c->i]];
-		long left = (long)(c->deadline - mono_ms());
+		long left = (long)(c->deadline - clock_mono_ms());
 
 		if (left < MIN_TRY_MS) {
 			c->last = TRY_TIMEOUT;
@@ -843,7 +840,7 @@ ably_request_token_start(struct ably_rest *r, const struct ably_key *k,
 	(void)snprintf(c->rid, sizeof(c->rid), "%s", rid ? rid : "-");
 	c->done = done;
 	c->ctx = ctx;
-	c->start = mono_ms();
+	c->start = clock_mono_ms();
 	c->deadline = c->start + r->cfg->upstream_timeout_ms;
 	c->last = TRY_RETRY;
 	buf_init(&c->body, MAX_RESPONSE);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crypto.h"
 #include "jwt.h"
 #include "log.h"
@@ -36,10 +37,7 @@ endpoint_init(struct endpoint *ep, const struct config *cfg)
 long long
 endpoint_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 /* Sign locally (token-request and jwt modes); *body is the caller's. */
@@ -89,7 +87,7 @@ health(const struct endpoint *ep, struct buf *out,
 	int n;
 
 	/* In token mode, say whether Ably answered lately (this worker,
-	 * all its threads). */
+	 * every request it served). */
 	if (ep->rest != NULL) {
 		struct ably_rest_stats st;
 		long long now = endpoint_now_ms();
@@ -97,12 +95,13 @@ health(const struct endpoint *ep, struct buf *out,
 		ably_rest_get_stats(ep->rest, &st);
 		n = snprintf(ably, sizeof(ably), ",\"ably\":{\"reachable\":%s,"
 		    "\"last_ok_s_ago\":%lld,\"calls\":%lu,\"failures\":%lu,"
-		    "\"tries\":%lu,\"last_latency_ms\":%ld,"
+		    "\"tries\":%lu,\"in_flight\":%d,\"last_latency_ms\":%ld,"
 		    "\"clock_offset_ms\":%lld}",
 		    st.last_ok_ms == 0 ? "null" : st.last_ok_ms >=
 		    st.last_failure_ms ? "true" : "false",
 		    st.last_ok_ms ? (now - st.last_ok_ms) / 1000 : -1LL,
-		    st.calls, st.failures, st.tries, st.last_latency_ms,
+		    st.calls, st.failures, st.tries, st.in_flight,
+		    st.last_latency_ms,
 		    st.clock_known ? st.clock_offset_ms : 0LL);
 		if (n < 0 || (size_t)n >= sizeof(ably))
 			return TOK_EINTERNAL;

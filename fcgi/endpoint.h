@@ -17,8 +17,8 @@
 #include "config.h"
 #include "request.h"
 
-/* What the health answer counts, for the whole process: its threads share
- * one (worker.c). The request count also numbers the request ids. */
+/* What the health answer counts, for the whole process. The request count
+ * also numbers the request ids. */
 struct endpoint_counts {
 	atomic_ulong requests;
 	atomic_ulong errors;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* HTTP/2 streams one connection may carry, if the server allows as many:
@@ -42,15 +43,6 @@ xfer_unlink(struct upstream *up, struct xfer *x)
 	if (x->next != NULL)
 		x->next->prev = x->prev;
 	up->active--;
-}
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* libcurl says which events it wants on socket s (socketp: non-NULL once
@@ -94,7 +86,7 @@ on_timer(CURLM *multi, long timeout_ms, void *userp)
 	struct upstream *up = userp;
 
 	(void)multi;
-	up->timer_due = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+	up->timer_due = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
 	return 0;
 }
 
@@ -239,7 +231,7 @@ upstream_wait_ms(const struct upstream *up)
 
 	if (up->timer_due < 0)
 		return -1;
-	left = up->timer_due - mono_ms();
+	left = up->timer_due - clock_mono_ms();
 	return left > 0 ? (long)left : 0;
 }
 
@@ -248,7 +240,7 @@ upstream_on_timeout(struct upstream *up)
 {
 	int running;
 
-	if (up->timer_due < 0 || up->timer_due > mono_ms())
+	if (up->timer_due < 0 || up->timer_due > clock_mono_ms())
 		return;
 	up->timer_due = -1;  /* libcurl sets the next one */
 	(void)curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0,

@@ -38,6 +38,7 @@
 
 #include "ably_rest.h"
 #include "buf.h"
+#include "clock.h"
 #include "endpoint.h"
 #include "fcgi_frame.h"
 #include "log.h"
@@ -132,15 +133,6 @@ static const char too_big_answer[] =
     "X-Ably-ErrorMessage: request headers too large\r\n\r\n"
     "{\"error\":{\"message\":\"request headers too large\",\"code\":40000,"
     "\"statusCode\":431,\"href\":\"https://help.ably.io/error/40000\"}}";
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *
 fcgi_param(void *ctx, const char *name)
@@ -279,7 +271,7 @@ slot_take(struct worker *w, int fd)
 	c->close_after = 0;
 	c->used = ++w->tick;
 	w->nopen++;
-	set_deadline(w, c, mono_ms() + FIRST_BYTE_MS);
+	set_deadline(w, c, clock_mono_ms() + FIRST_BYTE_MS);
 	return c;
 }
 
@@ -296,7 +288,7 @@ conn_linger(struct worker *w, struct conn *c)
 	}
 	c->state = CONN_LINGER;
 	w->nlinger++;
-	set_deadline(w, c, mono_ms() + LINGER_MS);
+	set_deadline(w, c, clock_mono_ms() + LINGER_MS);
 }
 
 static void conn_read(struct worker *w, struct conn *c);
@@ -458,7 +450,7 @@ conn_read(struct worker *w, struct conn *c)
 	}
 	if (!c->started) {
 		c->started = 1;
-		set_deadline(w, c, mono_ms() + WHOLE_REQUEST_MS);
+		set_deadline(w, c, clock_mono_ms() + WHOLE_REQUEST_MS);
 	}
 	res = fcgi_frame_scan(w->scratch, (size_t)n, &w->limits, &fr);
 	switch (res) {
@@ -681,7 +673,7 @@ loop(struct worker *w)
 	/* Request log lines go out once per batch of work (log.h). */
 	log_hold(1);
 	while (!w->failed) {
-		long long now = mono_ms();
+		long long now = clock_mono_ms();
 		int i, n;
 
 		if (*w->stop && w->listening)
@@ -711,7 +703,7 @@ loop(struct worker *w)
 		}
 		if (w->up != NULL)
 			upstream_on_timeout(w->up);
-		now = mono_ms();
+		now = clock_mono_ms();
 		if (w->next_sweep != 0 && now >= w->next_sweep)
 			sweep(w, now);
 	}

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { test } from 'node:test';
 import { useStack, sleep } from './lib/stack.mjs';
+import { nameValue, records } from './lib/fastcgi.mjs';
 
 const stack = useStack({ workers: 1, config: { mode: 'token-request' } });
 
@@ -21,35 +22,6 @@ function workerPid() {
 }
 
 const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-
-/** FastCGI records of type for request 1, content split at 65535 bytes. */
-function records(type, content) {
-  const out = [];
-  let off = 0;
-  do {
-    const part = content.subarray(off, off + 65535);
-    const h = Buffer.alloc(8);
-    h.writeUInt8(1, 0);
-    h.writeUInt8(type, 1);
-    h.writeUInt16BE(1, 2);
-    h.writeUInt16BE(part.length, 4);
-    out.push(h, part);
-    off += part.length;
-  } while (off < content.length);
-  return Buffer.concat(out);
-}
-
-function nameValue(name, value) {
-  const len = (n) => {
-    if (n < 128) return Buffer.from([n]);
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE((n | 0x80000000) >>> 0);
-    return b;
-  };
-  const n = Buffer.from(name);
-  const v = Buffer.from(value);
-  return Buffer.concat([len(n.length), len(v.length), n, v]);
-}
 
 /** A whole GET /request-token with extra parameters, as bytes. */
 function requestBytes(extra = {}) {
@@ -104,8 +76,10 @@ test('idle, trickling and half-sent peers: normal requests meanwhile take their 
   }, 250);
   try {
     await sleep(300);
+    // A loop held by a slow peer would hold these for its 10 s window (the
+    // old worker: 35 s with six idle peers); 2 s leaves room for a busy CI.
     const during = await timedGets(20);
-    assert.ok(Math.max(...during) < Math.max(200, baseline * 4),
+    assert.ok(Math.max(...during) < Math.max(2000, baseline * 4),
       `with 10 slow peers the slowest of 20 requests took ${Math.max(...during)} ms (before: ${baseline} ms)`);
     // A request sent whole on a fresh connection is answered at once too.
     const direct = peer();
@@ -114,7 +88,7 @@ test('idle, trickling and half-sent peers: normal requests meanwhile take their 
     direct.sock.write(whole);
     while (!direct.got.length && Date.now() - td < 3000) await sleep(10);
     assert.equal(statusOf(direct.got), 200, 'a whole request sent directly was not answered');
-    assert.ok(Date.now() - td < 1000, `direct request took ${Date.now() - td} ms`);
+    assert.ok(Date.now() - td < 2000, `direct request took ${Date.now() - td} ms`);
     direct.sock.destroy();
     // The peers are dropped 10 s after they connected or began.
     while (Date.now() - t0 < 12000 && [...idle, ...trickle, ...half].some((p) => !p.closedAt)) await sleep(100);

@@ -25,16 +25,27 @@ const STDIN = 5;
 const STDOUT = 6;
 const RESPONDER = 1;
 
-function record(type, content) {
-  const header = Buffer.alloc(8);
-  header.writeUInt8(VERSION, 0);
-  header.writeUInt8(type, 1);
-  header.writeUInt16BE(1, 2);  // request id
-  header.writeUInt16BE(content.length, 4);
-  return Buffer.concat([header, content]);
+/** FastCGI records of type for request 1: content split into records of
+ *  at most 65535 bytes (one empty record when content is empty). */
+export function records(type, content) {
+  const out = [];
+  let off = 0;
+  do {
+    const part = content.subarray(off, off + 65535);
+    const header = Buffer.alloc(8);
+    header.writeUInt8(VERSION, 0);
+    header.writeUInt8(type, 1);
+    header.writeUInt16BE(1, 2);  // request id
+    header.writeUInt16BE(part.length, 4);
+    out.push(header, part);
+    off += part.length;
+  } while (off < content.length);
+  return Buffer.concat(out);
 }
+const record = records;
 
-function nameValue(name, value) {
+/** One FastCGI name-value pair. */
+export function nameValue(name, value) {
   const len = (n) => {
     if (n < 128) return Buffer.from([n]);
     const b = Buffer.alloc(4);
