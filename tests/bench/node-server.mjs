@@ -3,6 +3,8 @@
 //
 //   node tests/bench/node-server.mjs --mode token-request|token|jwt --port N
 //        [--rest-host 127.0.0.1 --rest-port N]   (token mode: the local emulator)
+//        [--tls]   (token mode: HTTPS to that port, as to Ably; trust its CA with
+//                   NODE_EXTRA_CA_CERTS=<ca file> in the environment)
 //
 // GET /request-token answers with
 //   token-request  rest.auth.createTokenRequest(...)      (signed locally)
@@ -25,6 +27,7 @@ const { values: args } = parseArgs({
     key: { type: 'string', default: 'TESTAPP.fulltest:TEST-ONLY-not-a-real-secret-0000000000' },
     'rest-host': { type: 'string', default: '127.0.0.1' },
     'rest-port': { type: 'string', default: '0' },
+    tls: { type: 'boolean', default: false },
   },
 });
 
@@ -35,13 +38,14 @@ const TTL_MS = 3600 * 1000;
 const [keyName, keySecret] = [args.key.slice(0, args.key.indexOf(':')), args.key.slice(args.key.indexOf(':') + 1)];
 
 // ably-js refuses Basic auth without TLS, so the client uses token auth; its
-// auth.createTokenRequest/requestToken sign with the key either way.
+// auth.createTokenRequest/requestToken sign with the key either way. Everything else is
+// ably-js's default (its HTTP agent included: keepAlive, maxSockets 40).
+const restPort = Number(args['rest-port']) || undefined;
 const rest = new Ably.Rest({
   key: args.key,
   useTokenAuth: true,
   restHost: args['rest-host'],
-  port: Number(args['rest-port']) || undefined,
-  tls: false,
+  ...(args.tls ? { tls: true, tlsPort: restPort } : { tls: false, port: restPort }),
   useBinaryProtocol: false,
   logLevel: 0,
 });
@@ -84,7 +88,8 @@ if (!['token-request', 'token', 'jwt'].includes(args.mode)) {
 }
 
 const server = app.listen(Number(args.port), args.host, () => {
-  process.stdout.write(JSON.stringify({ event: 'listening', port: server.address().port, mode: args.mode }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'listening', port: server.address().port, mode: args.mode,
+    tls: args.tls }) + '\n');
 });
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.once(sig, () => {
