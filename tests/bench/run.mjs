@@ -2,12 +2,22 @@
 // `make bench`: how much a token costs through nginx + build/ably-token, side by side with
 // the floors (nginx `return 200`, a trivial libfcgi responder) and the original Node stack,
 // all measured in one run on this machine. Prints a table and a verdict line per target of
-// issue 7, and writes tests/bench/results/latest.json (raw figures) and latest.txt.
+// issues 7 and 12, and writes tests/bench/results/latest.json (raw figures) and latest.txt.
 //
-//   node tests/bench/run.mjs [--build build] [--duration 2] [--rounds 5] [--conns 8,64]
-//        [--warmup 1] [--node-warmup 6] [--setups a,b,...] [--mem-requests 100000]
-//        [--no-memory] [--no-sign] [--no-probe] [--quick] [--keep] [--out DIR]
-//        [--workers 2] [--threads 2 (wrk's)] [--token-threads 8 (ours, token mode)]
+//   node tests/bench/run.mjs [--section all|main|rtt] [--build build] [--duration 2]
+//        [--rounds 5] [--conns 8,64] [--warmup 1] [--node-warmup 6] [--setups a,b,...]
+//        [--mem-requests 100000] [--no-memory] [--no-sign] [--no-probe] [--quick] [--keep]
+//        [--out DIR] [--workers 2] [--threads 2 (wrk's)]
+//        [--token-threads N (ours' --threads in token mode; not passed unless given)]
+//        [--rtt-ms 0,20,50,100] [--rtt-conns 64,512] [--rtt-rounds 3]
+//        [--rtt-duration (as --duration)] [--rtt-standin c|node] [--storm-requests 5000]
+//        [--storm-conns 1000] [--no-storm] [--no-emulator-pair]
+//
+// Sections: `main` is everything below; `rtt` is token mode at a round trip to Ably
+// (tests/bench/rtt.mjs: a delayed HTTPS/HTTP-2 stand-in, ours vs Node at each round trip
+// and connection count, upstream connections and memory per worker, a renewal storm).
+// Default: both (only `main` when --setups is given). `--section rtt` alone keeps the
+// other section's figures in results/latest.* and replaces only its own.
 //
 // What runs (every process started here, on loopback, in a scratch dir, stopped by PID):
 //   nginx-return     nginx `return 200` with the same JSON bytes as a TokenRequest answer
@@ -40,6 +50,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runRtt, rttText, rttMarkdown, RTT_TEXT_MARK, RTT_MD_MARK } from './rtt.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -61,7 +72,17 @@ const { values: opt } = parseArgs({
     'node-warmup': { type: 'string', default: '6' },
     setups: { type: 'string' },
     'mem-requests': { type: 'string', default: '100000' },
-    'token-threads': { type: 'string', default: '8' },
+    'token-threads': { type: 'string' },
+    section: { type: 'string' },
+    'rtt-ms': { type: 'string', default: '0,20,50,100' },
+    'rtt-conns': { type: 'string', default: '64,512' },
+    'rtt-rounds': { type: 'string', default: '3' },
+    'rtt-duration': { type: 'string' },
+    'rtt-standin': { type: 'string', default: 'c' },
+    'storm-requests': { type: 'string', default: '5000' },
+    'storm-conns': { type: 'string', default: '1000' },
+    'no-storm': { type: 'boolean', default: false },
+    'no-emulator-pair': { type: 'boolean', default: false },
     'no-memory': { type: 'boolean', default: false },
     'no-sign': { type: 'boolean', default: false },
     'no-probe': { type: 'boolean', default: false },
@@ -77,14 +98,24 @@ if (opt.help) {
   process.stdout.write(lines.slice(1, end).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
-if (opt.quick) Object.assign(opt, { duration: '1', rounds: '1', warmup: '1', 'node-warmup': '2', 'mem-requests': '20000' });
+if (opt.quick) Object.assign(opt, { duration: '1', rounds: '1', warmup: '1', 'node-warmup': '2', 'mem-requests': '20000', 'rtt-rounds': '1' });
 const DURATION = Number(opt.duration);
 const ROUNDS = Number(opt.rounds);
 const CONNS = opt.conns.split(',').map(Number);
 const THREADS = Number(opt.threads);
 const WORKERS = Number(opt.workers);
-// Threads per worker of ours in token mode (its --threads; the binary's default there).
-const TOKEN_THREADS = Number(opt['token-threads']);
+// Threads per worker of ours in token mode (its --threads), only when asked for: the
+// binary's own default otherwise (an event loop per worker since issue 12).
+const TOKEN_THREADS = opt['token-threads'] === undefined ? null : Number(opt['token-threads']);
+// Issue 7's bound on new upstream connections per run: one per worker thread, of 8 then.
+const UPSTREAM_PER_WORKER = TOKEN_THREADS ?? 8;
+const SECTION = opt.section ?? (opt.setups ? 'main' : 'all');
+const RUN_MAIN = SECTION === 'all' || SECTION === 'main';
+const RUN_RTT = SECTION === 'all' || SECTION === 'rtt';
+const RTT_MS = opt['rtt-ms'].split(',').map(Number);
+const RTT_CONNS = opt['rtt-conns'].split(',').map(Number);
+const RTT_ROUNDS = Number(opt['rtt-rounds']);
+const RTT_DURATION = Number(opt['rtt-duration'] ?? opt.duration);
 const WARMUP = Number(opt.warmup);
 const NODE_WARMUP = Number(opt['node-warmup']);
 const MEM_REQUESTS = Number(opt['mem-requests']);
@@ -94,8 +125,13 @@ let BIN = BUILT_BIN; // replaced by a private copy at start (others may rebuild 
 const RESPONDER = path.join(buildDir, 'bench/fixed_responder');
 const SIGN_BENCH = path.join(buildDir, 'bench/sign_bench');
 const need = (ok, msg) => { if (!ok) { console.error(`bench: ${msg}`); process.exit(2); } };
-need(Number.isInteger(DURATION) && DURATION >= 1 && Number.isInteger(WARMUP) && Number.isInteger(NODE_WARMUP) && ROUNDS >= 1 && CONNS.every((c) => c >= 1) && THREADS >= 1 && Number.isInteger(TOKEN_THREADS) && TOKEN_THREADS >= 1, 'bad --duration/--warmup (whole seconds, wrk takes no less)/--rounds/--conns/--threads/--token-threads');
-for (const f of [BUILT_BIN, RESPONDER, SIGN_BENCH]) need(fs.existsSync(f), `missing ${f} (run make bench)`);
+need(Number.isInteger(DURATION) && DURATION >= 1 && Number.isInteger(WARMUP) && Number.isInteger(NODE_WARMUP) && ROUNDS >= 1 && CONNS.every((c) => c >= 1) && THREADS >= 1 && (TOKEN_THREADS === null || (Number.isInteger(TOKEN_THREADS) && TOKEN_THREADS >= 1)), 'bad --duration/--warmup (whole seconds, wrk takes no less)/--rounds/--conns/--threads/--token-threads');
+need(['all', 'main', 'rtt'].includes(SECTION), 'bad --section (all, main or rtt)');
+need(RTT_MS.every((x) => Number.isInteger(x) && x >= 0) && RTT_MS.includes(0) && RTT_CONNS.every((c) => Number.isInteger(c) && c >= 1)
+  && Number(opt['storm-requests']) >= 1 && Number(opt['storm-conns']) >= 1 && Number.isInteger(RTT_ROUNDS) && RTT_ROUNDS >= 1
+  && Number.isInteger(RTT_DURATION) && RTT_DURATION >= 1 && ['c', 'node'].includes(opt['rtt-standin']),
+  'bad --rtt-ms (whole ms, 0 among them: the bound needs it)/--rtt-conns/--rtt-rounds/--rtt-duration/--rtt-standin (c or node)/--storm-requests/--storm-conns');
+for (const f of [BUILT_BIN, ...(RUN_MAIN ? [RESPONDER, SIGN_BENCH] : [])]) need(fs.existsSync(f), `missing ${f} (run make bench)`);
 
 const T0 = Date.now();
 const log = (...a) => console.error(`bench [${String(Math.round((Date.now() - T0) / 1000)).padStart(3)}s]:`, ...a);
@@ -387,7 +423,7 @@ async function startBackend(dir, s, ctx) {
     for (const v of ['ABLY_API_KEY', 'VITE_ABLY_KEY', 'ABLY_TOKEN_CONF']) delete env[v];
     // The log (one line per request at the default level) goes to a file, as to a journal.
     proc = new Proc(`ably-token(${s.name})`, BIN, ['--config', conf, '--listen', `unix:${sock}`, '--workers',
-      String(WORKERS), ...(s.mode === 'token' ? ['--threads', String(TOKEN_THREADS)] : [])], { cwd: dir, env, stderrFile: path.join(dir, `${s.name}.log`), stdoutFile: path.join(dir, `${s.name}.log`) });
+      String(WORKERS), ...(s.mode === 'token' && TOKEN_THREADS ? ['--threads', String(TOKEN_THREADS)] : [])], { cwd: dir, env, stderrFile: path.join(dir, `${s.name}.log`), stdoutFile: path.join(dir, `${s.name}.log`) });
   } else {
     proc = new Proc(`fixed_responder(${s.name})`, RESPONDER, ['--listen', `unix:${sock}`, '--workers', String(WORKERS),
       '--body', ctx.fixedFile, ...(s.detach ? ['--detach'] : [])], { cwd: dir });
@@ -792,10 +828,11 @@ function verdicts(rounds, sum, probe, mem, model, sign) {
     const conns = CONNS.flatMap((c) => sum[ours][c].upstream_new_connections);
     const maxNew = conns.length ? Math.max(...conns) : NaN;
     const emuCores = Math.max(...CONNS.map((c) => sum[ours][c].upstream_cpu_cores));
-    add(ratios.every((x) => x >= 3) && maxNew <= WORKERS * TOKEN_THREADS,
-      `token mode (${label}): >= 3x Node requestToken, one upstream connection per worker thread`,
+    add(ratios.every((x) => x >= 3) && maxNew <= WORKERS * UPSTREAM_PER_WORKER,
+      `token mode (${label}): >= 3x Node requestToken, at most ${UPSTREAM_PER_WORKER} upstream connections per worker`,
       `${ratios.map((x) => fmt(x, 2) + 'x').join(' / ')} at ${cs} conns (target >= 3x); ` +
-      `at most ${maxNew} new upstream connections per ${DURATION}s run with ${WORKERS} workers of ${TOKEN_THREADS} threads; ` +
+      `at most ${maxNew} new upstream connections per ${DURATION}s run with ${WORKERS} workers ` +
+      `(${TOKEN_THREADS ? `of ${TOKEN_THREADS} threads` : 'the binary\'s default'}; allowed ${WORKERS * UPSTREAM_PER_WORKER}); ` +
       `${label} at ${fmt(emuCores, 2)} cores${emuCores > 0.85 ? ` (the ${label} is the limit)` : ''}`);
   }
   for (const m of mem || []) {
@@ -880,107 +917,140 @@ async function main() {
   const setups = SETUPS.filter((s) => !only || only.has(s.name));
   const ctx = {};
   const started = [];
+  // What results/ held before this run: the 0 ms figures of the rtt section are read
+  // against it, and `--section rtt` keeps the other section's figures from it.
+  const previous = readPrevious();
+  let text = '';
+  let md = '';
   try {
-    if (!opt['no-sign']) result.sign = signBench();
+    log(`scratch dir ${dir} (section ${SECTION})`);
+    if (RUN_MAIN) {
+      if (!opt['no-sign']) result.sign = signBench();
 
-    log(`scratch dir ${dir}`);
-    ctx.upstreams = { emulator: await startEmulator(), standin: await startStandIn(dir) };
+      ctx.upstreams = { emulator: await startEmulator(), standin: await startStandIn(dir) };
 
-    // The floor's JSON: the very bytes of one answer of ours in token-request mode.
-    const probeSetup = await startSetup(dir, { name: 'size-probe', kind: 'ours', mode: 'token-request', variant: 'shipped' },
-      { ...ctx, fixedBody: '{}' });
-    const sizeSample = await sample(probeSetup);
-    for (const p of probeSetup.procs.reverse()) await p.stop();
-    if (!sizeSample.ok) throw new Error(`ours token-request answered ${sizeSample.status}: ${sizeSample.body.slice(0, 300)}`);
-    ctx.fixedBody = sizeSample.body;
-    ctx.fixedFile = path.join(dir, 'fixed.json');
-    await fsp.writeFile(ctx.fixedFile, ctx.fixedBody);
-    result.fixed_json_bytes = Buffer.byteLength(ctx.fixedBody);
-    log(`fixed JSON for the floors: ${result.fixed_json_bytes} bytes (a TokenRequest answer of ours)`);
+      // The floor's JSON: the very bytes of one answer of ours in token-request mode.
+      const probeSetup = await startSetup(dir, { name: 'size-probe', kind: 'ours', mode: 'token-request', variant: 'shipped' },
+        { ...ctx, fixedBody: '{}' });
+      const sizeSample = await sample(probeSetup);
+      for (const p of probeSetup.procs.reverse()) await p.stop();
+      if (!sizeSample.ok) throw new Error(`ours token-request answered ${sizeSample.status}: ${sizeSample.body.slice(0, 300)}`);
+      ctx.fixedBody = sizeSample.body;
+      ctx.fixedFile = path.join(dir, 'fixed.json');
+      await fsp.writeFile(ctx.fixedFile, ctx.fixedBody);
+      result.fixed_json_bytes = Buffer.byteLength(ctx.fixedBody);
+      log(`fixed JSON for the floors: ${result.fixed_json_bytes} bytes (a TokenRequest answer of ours)`);
 
-    for (const s of setups) {
-      const st = await startSetup(dir, s, ctx);
-      started.push(st);
-      const smp = await sample(st);
-      st.served = 1;
-      st.memStart = workersOf(st).backend;
-      st.sample = { status: smp.status, ok: smp.ok, bytes: smp.bytes, content_type: smp.content_type };
-      if (!smp.ok) throw new Error(`${s.name}: sample answer ${smp.status}: ${smp.body.slice(0, 300)}`);
-      if (s.kind === 'nginx-return' && smp.body !== ctx.fixedBody) throw new Error('nginx-return: body differs from the fixed JSON');
-      log(`started ${s.name}: ${st.url} (${smp.bytes} bytes, ${smp.content_type})`);
-    }
-    result.setups = started.map((st) => ({ name: st.name, label: st.label, kind: st.kind, mode: st.mode ?? null,
-      variant: st.variant ?? null, sample: st.sample }));
-
-    if (WARMUP > 0) {
-      // Node compiles its hot paths as it goes: give it longer.
-      log(`warm-up: ${WARMUP}s per setup, ${NODE_WARMUP}s per node server`);
-      for (const st of started) {
-        st.served += (await wrk(st.url, Math.max(...CONNS), st.kind === 'node' ? NODE_WARMUP : WARMUP)).requests;
+      for (const s of setups) {
+        const st = await startSetup(dir, s, ctx);
+        started.push(st);
+        const smp = await sample(st);
+        st.served = 1;
+        st.memStart = workersOf(st).backend;
+        st.sample = { status: smp.status, ok: smp.ok, bytes: smp.bytes, content_type: smp.content_type };
+        if (!smp.ok) throw new Error(`${s.name}: sample answer ${smp.status}: ${smp.body.slice(0, 300)}`);
+        if (s.kind === 'nginx-return' && smp.body !== ctx.fixedBody) throw new Error('nginx-return: body differs from the fixed JSON');
+        log(`started ${s.name}: ${st.url} (${smp.bytes} bytes, ${smp.content_type})`);
       }
-    }
+      result.setups = started.map((st) => ({ name: st.name, label: st.label, kind: st.kind, mode: st.mode ?? null,
+        variant: st.variant ?? null, sample: st.sample }));
 
-    const rounds = [];
-    const cellsTotal = ROUNDS * started.length * CONNS.length;
-    let done = 0;
-    for (let r = 0; r < ROUNDS; r++) {
-      const round = {};
-      // Interleave: each round starts at a different setup.
-      const order = started.map((_, i) => started[(i + r * 3) % started.length]);
-      for (const st of order) {
-        round[st.name] = {};
-        for (const c of r % 2 ? [...CONNS].reverse() : CONNS) {
-          round[st.name][c] = await cell(st, c, DURATION, ctx);
-          done++;
-          const x = round[st.name][c];
-          log(`round ${r + 1}/${ROUNDS} [${done}/${cellsTotal}] ${pad(st.name, 14)} c=${lpad(c, 3)} ` +
-            `${lpad(fmtK(x.rps), 7)} req/s p99 ${fmt(x.p99_ms, 2)} ms CPU ${fmt(x.cpu_us_per_req, 1)} us/req` +
-            (x.errors ? ` ERRORS ${x.errors}` : ''));
+      if (WARMUP > 0) {
+        // Node compiles its hot paths as it goes: give it longer.
+        log(`warm-up: ${WARMUP}s per setup, ${NODE_WARMUP}s per node server`);
+        for (const st of started) {
+          st.served += (await wrk(st.url, Math.max(...CONNS), st.kind === 'node' ? NODE_WARMUP : WARMUP)).requests;
         }
       }
-      rounds.push(round);
-    }
-    result.rounds = rounds;
-    const sum = summarise(rounds, started);
-    result.summary = sum;
 
-    // Starvation probe of the shipped configuration: 1 and 256 connections.
-    if (!opt['no-probe']) {
-      result.probe = [];
-      for (const st of started.filter((x) => x.variant === 'shipped' && x.mode !== 'token')) {
-        const cells = [];
-        for (const c of [1, 256]) {
-          const r = await wrk(st.url, c, Math.min(DURATION, 2), { threads: c === 1 ? 1 : THREADS, timeout: '2s' });
-          st.served += r.requests;
-          cells.push({ conns: c, rps: r.rps, errors: r.errors, timeouts: r.timeout, p99_ms: r.p99_us / 1000,
-            max_ms: r.max_us / 1000 });
-          log(`probe ${st.name} c=${c}: ${fmtK(r.rps)} req/s, ${r.errors} errors, p99 ${fmt(r.p99_us / 1000, 2)} ms, ` +
-            `max ${fmt(r.max_us / 1000, 1)} ms`);
+      const rounds = [];
+      const cellsTotal = ROUNDS * started.length * CONNS.length;
+      let done = 0;
+      for (let r = 0; r < ROUNDS; r++) {
+        const round = {};
+        // Interleave: each round starts at a different setup.
+        const order = started.map((_, i) => started[(i + r * 3) % started.length]);
+        for (const st of order) {
+          round[st.name] = {};
+          for (const c of r % 2 ? [...CONNS].reverse() : CONNS) {
+            round[st.name][c] = await cell(st, c, DURATION, ctx);
+            done++;
+            const x = round[st.name][c];
+            log(`round ${r + 1}/${ROUNDS} [${done}/${cellsTotal}] ${pad(st.name, 14)} c=${lpad(c, 3)} ` +
+              `${lpad(fmtK(x.rps), 7)} req/s p99 ${fmt(x.p99_ms, 2)} ms CPU ${fmt(x.cpu_us_per_req, 1)} us/req` +
+              (x.errors ? ` ERRORS ${x.errors}` : ''));
+          }
         }
-        result.probe.push({ setup: st.name, cells });
+        rounds.push(round);
+      }
+      result.rounds = rounds;
+      const sum = summarise(rounds, started);
+      result.summary = sum;
+
+      // Starvation probe of the shipped configuration: 1 and 256 connections.
+      if (!opt['no-probe']) {
+        result.probe = [];
+        for (const st of started.filter((x) => x.variant === 'shipped' && x.mode !== 'token')) {
+          const cells = [];
+          for (const c of [1, 256]) {
+            const r = await wrk(st.url, c, Math.min(DURATION, 2), { threads: c === 1 ? 1 : THREADS, timeout: '2s' });
+            st.served += r.requests;
+            cells.push({ conns: c, rps: r.rps, errors: r.errors, timeouts: r.timeout, p99_ms: r.p99_us / 1000,
+              max_ms: r.max_us / 1000 });
+            log(`probe ${st.name} c=${c}: ${fmtK(r.rps)} req/s, ${r.errors} errors, p99 ${fmt(r.p99_us / 1000, 2)} ms, ` +
+              `max ${fmt(r.max_us / 1000, 1)} ms`);
+          }
+          result.probe.push({ setup: st.name, cells });
+        }
+      }
+
+      // Upstream connection accounting for token mode, over the whole run.
+      result.upstreams = {};
+      for (const [k, u] of Object.entries(ctx.upstreams)) result.upstreams[k] = await u.stats();
+
+      if (!opt['no-memory']) {
+        log(`memory check: Private_Dirty per worker after >= ${MEM_REQUESTS} requests since start and ${MEM_REQUESTS} more`);
+        result.memory = await memoryCheck(started);
+      }
+      for (const st of started.splice(0)) for (const p of st.procs.reverse()) await p.stop();
+      for (const u of Object.values(ctx.upstreams)) await u.proc.stop();
+
+      result.machine.loadavg_at_end = os.loadavg();
+      result.verdicts = verdicts(rounds, sum, result.probe, result.memory, model, result.sign);
+      text = report(result, setups.filter((s) => sum[s.name]), sum);
+      md = markdown(result, setups.filter((s) => sum[s.name]), sum);
+      process.stdout.write(text);
+    }
+
+    let out = result;
+    if (RUN_RTT) {
+      const rtt = await runRtt(rttHelpers(), dir, {
+        rtts: RTT_MS, conns: RTT_CONNS, rounds: RTT_ROUNDS, duration: RTT_DURATION, warmup: WARMUP, nodeWarmup: NODE_WARMUP,
+        standin: opt['rtt-standin'],
+        tokenThreads: TOKEN_THREADS, storm: !opt['no-storm'], stormRequests: Number(opt['storm-requests']),
+        stormConns: Number(opt['storm-conns']), emulator: !opt['no-emulator-pair'], previous: previous.json,
+      });
+      Object.assign(rtt, { date: new Date().toISOString(), command: result.command, binary: result.binary,
+        machine: RUN_MAIN ? undefined : { ...result.machine, loadavg_at_end: os.loadavg() } });
+      const rtext = rttText(rtt, rttHelpers());
+      process.stdout.write(`${RUN_MAIN ? '\n' : ''}${rtext}`);
+      if (RUN_MAIN) {
+        result.rtt = rtt;
+        text += `\n${rtext}`;
+        md += `\n${rttMarkdown(rtt, rttHelpers())}`;
+      } else {
+        // Only this section ran: the other one's figures stay as they were recorded.
+        out = previous.json && previous.json.summary ? { ...previous.json, rtt } : { ...result, rtt };
+        text = `${previous.text ? `${previous.text.replace(/\n+$/, '')}\n\n` : ''}${rtext}`;
+        md = `${previous.md ? `${previous.md.replace(/\n+$/, '')}\n\n` : ''}${rttMarkdown(rtt, rttHelpers())}`;
       }
     }
-
-    // Upstream connection accounting for token mode, over the whole run.
-    result.upstreams = {};
-    for (const [k, u] of Object.entries(ctx.upstreams)) result.upstreams[k] = await u.stats();
-
-    if (!opt['no-memory']) {
-      log(`memory check: Private_Dirty per worker after >= ${MEM_REQUESTS} requests since start and ${MEM_REQUESTS} more`);
-      result.memory = await memoryCheck(started);
-    }
-    for (const st of started.splice(0)) for (const p of st.procs.reverse()) await p.stop();
-    for (const u of Object.values(ctx.upstreams)) await u.proc.stop();
-
-    result.machine.loadavg_at_end = os.loadavg();
-    result.verdicts = verdicts(rounds, sum, result.probe, result.memory, model, result.sign);
     result.elapsed_s = (Date.now() - t0) / 1000;
-    const text = report(result, setups.filter((s) => sum[s.name]), sum);
-    process.stdout.write(text);
+    if (out.rtt) out.rtt.elapsed_s = RUN_MAIN ? undefined : result.elapsed_s;
     await fsp.mkdir(opt.out, { recursive: true });
-    await fsp.writeFile(path.join(opt.out, 'latest.json'), JSON.stringify(result, null, 1) + '\n');
+    await fsp.writeFile(path.join(opt.out, 'latest.json'), JSON.stringify(out, null, 1) + '\n');
     await fsp.writeFile(path.join(opt.out, 'latest.txt'), text);
-    await fsp.writeFile(path.join(opt.out, 'latest.md'), markdown(result, setups.filter((s) => sum[s.name]), sum));
+    await fsp.writeFile(path.join(opt.out, 'latest.md'), md);
     log(`wrote ${path.relative(repo, path.join(opt.out, 'latest.json'))}, latest.txt and latest.md (${fmt(result.elapsed_s, 0)} s)`);
   } finally {
     for (const st of started) for (const p of st.procs.reverse()) await p.stop();
@@ -988,6 +1058,23 @@ async function main() {
     if (!opt.keep) await fsp.rm(dir, { recursive: true, force: true });
     else log(`kept ${dir}`);
   }
+}
+
+/** results/latest.* as they were before this run, each without its rtt section (the text
+ *  and Markdown ones carry it last, after a marker line). */
+function readPrevious() {
+  const read = (f) => { try { return fs.readFileSync(path.join(opt.out, f), 'utf8'); } catch { return null; } };
+  let json = null;
+  try { json = JSON.parse(read('latest.json')); } catch { /* none, or not JSON */ }
+  const cut = (t, mark) => (t && t.includes(mark) ? t.slice(0, t.indexOf(mark)) : t);
+  return { json, text: cut(read('latest.txt'), RTT_TEXT_MARK), md: cut(read('latest.md'), RTT_MD_MARK) };
+}
+
+/** What tests/bench/rtt.mjs uses of this file. */
+function rttHelpers() {
+  return { Proc, waitFor, canConnect, getOnce, jsonLine, startNginx, wrk, groupMembers, memOf, cpuTicks, cpuDelta,
+    machineCpu, log, sleep, fmt, fmtK, pad, lpad, TEST_KEY, WORKERS, THREADS, SHIPPED_EXAMPLE, repo, here, CLK_TCK,
+    cpus: os.cpus().length, bin: () => BIN };
 }
 
 /** The same figures as a Markdown table, for the README's "Performance" section. */
@@ -1037,7 +1124,7 @@ function report(result, setups, sum) {
     `${(m.loadavg_at_end || []).map((x) => x.toFixed(2)).join(' ')} at end; ` +
     `nginx ${m.nginx}, node ${m.node}, ${m.wrk}, libfcgi ${m.libfcgi}, ${m.openssl}; commit ${m.git_commit}${m.git_dirty ? ' + local changes in fcgi/ or nginx.conf.example' : ''}`);
   L.push(`run: ${result.command}  (wrk -t${THREADS}, ${DURATION}s per cell, ${ROUNDS} interleaved rounds, medians; ` +
-    `${WORKERS} backend workers, of ${TOKEN_THREADS} threads in token mode; ratios taken within each round)`);
+    `${WORKERS} backend workers${TOKEN_THREADS ? `, of ${TOKEN_THREADS} threads in token mode` : ''}; ratios taken within each round)`);
   L.push(`fixed JSON for the floors: ${result.fixed_json_bytes} bytes. shipped config: ${result.shipped_config.params} FastCGI params ` +
     `(stock: ${result.shipped_config.stock_params}${result.shipped_config.request_headers_passed ? '' : ' + request headers'}), ` +
     `fastcgi_keep_conn ${result.shipped_config.keep_conn ? 'on' : 'off'}, upstream keepalive ${result.shipped_config.upstream_keepalive ? 'yes' : 'no'}` +
