@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, after } from 'node:test';
+import { makeTestCA } from './testca.mjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -223,7 +224,12 @@ export async function freePort() {
 
 // ------------------------------------------------------------------- emulator
 
-/** Start the Ably emulator on a free port; resolves once it said where it listens. */
+/**
+ * Start the Ably emulator on a free port; resolves once it said where it listens.
+ * Returns {proc, port, url, controlUrl, tls}. With --tls-cert/--tls-key in args, url is
+ * https://127.0.0.1:port (HTTP/2 by ALPN) and controlUrl the emulator's plain-HTTP
+ * listener for /_emulator/* calls without the test CA; otherwise both are http://127.0.0.1:port.
+ */
 export async function startEmulator(dir, args = []) {
   if (!fs.existsSync(emulatorPath)) throw new Error(`no emulator at ${emulatorPath}`);
   const proc = new Proc('ably-emulator', process.execPath, [emulatorPath, '--port', '0', ...args], {
@@ -231,6 +237,8 @@ export async function startEmulator(dir, args = []) {
     env: { ...process.env },
   });
   let port = null;
+  let controlPort = null;
+  let tls = false;
   try {
     await waitFor('emulator', proc, () => {
       for (const line of proc.out.split('\n')) {
@@ -238,6 +246,8 @@ export async function startEmulator(dir, args = []) {
           const ev = JSON.parse(line);
           if (ev && ev.event === 'listening' && ev.port) {
             port = ev.port;
+            tls = ev.tls === true;
+            controlPort = tls ? ev.controlPort : port;
             return true;
           }
         } catch { /* not a JSON line */ }
@@ -249,7 +259,8 @@ export async function startEmulator(dir, args = []) {
     e.message += `\n${proc.describe()}`;
     throw e;
   }
-  return { proc, port, url: `http://127.0.0.1:${port}` };
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  return { proc, port, url, controlUrl: `http://127.0.0.1:${controlPort}`, tls };
 }
 
 // --------------------------------------------------------------------- config
@@ -281,6 +292,14 @@ function configText(settings) {
  *   opts.threads  --threads for the binary (default: the binary's own)
  *   opts.launcher a command that execs the binary, e.g. ['prlimit', '--nofile=90', '--']
  *   opts.emulator true (default) | false
+ *   opts.emulatorArgs extra emulator arguments: an array, or fn(stack) called once
+ *                 stack.ca exists (e.g. s => ['--latency-ms', '300'])
+ *   opts.emulatorTls  true: make a test CA in the scratch dir (stack.ca, see
+ *                 testca.mjs) and serve HTTPS/HTTP2 with its certificate for
+ *                 127.0.0.1; stack.emulatorUrl is https, stack.emulatorControlUrl
+ *                 the plain-HTTP control listener. Config: tls 'on', ca_file s.ca.caFile.
+ *   opts.emulatorCert 'server' (default) | 'wrongName': the certificate the TLS
+ *                 emulator serves (wrongName: signed by the test CA, for DNS:wrong.invalid)
  */
 export async function startStack(opts = {}) {
   // opts.prepare: an async step that must finish first (e.g. start a second
@@ -353,11 +372,22 @@ class Stack {
     if (!fs.existsSync(binaryPath)) {
       throw new Error(`no binary at ${binaryPath}: run make first (or set ABLY_TOKEN_BIN)`);
     }
+    if (opts.emulatorTls || opts.emulatorCert) this.ca = await makeTestCA(path.join(this.dir, 'ca'));
     if (opts.emulator !== false) {
-      const emu = await startEmulator(this.dir, opts.emulatorArgs || []);
+      const args = [];
+      if (this.ca) {
+        const which = opts.emulatorCert || 'server';
+        if (!['server', 'wrongName'].includes(which)) throw new Error(`emulatorCert: unknown certificate ${which}`);
+        args.push('--tls-cert', which === 'server' ? this.ca.certFile : this.ca.wrongNameCertFile,
+          '--tls-key', which === 'server' ? this.ca.keyFile : this.ca.wrongNameKeyFile);
+      }
+      const extra = typeof opts.emulatorArgs === 'function' ? opts.emulatorArgs(this) : opts.emulatorArgs;
+      const emu = await startEmulator(this.dir, [...args, ...(extra || [])]);
       this.procs.emulator = emu.proc;
       this.emuPort = emu.port;
       this.emulatorUrl = emu.url;
+      this.emulatorControlUrl = emu.controlUrl;
+      this.emulatorTls = emu.tls;
     }
 
     // Config file; a key in it means mode 600.
@@ -466,11 +496,27 @@ class Stack {
     });
   }
 
-  /** Emulator statistics (GET /_emulator/stats), or null without an emulator. */
+  /** Emulator statistics (GET /_emulator/stats, over the plain control URL), or null without an emulator. */
   async emulatorStats() {
-    if (!this.emulatorUrl) return null;
-    const res = await fetch(`${this.emulatorUrl}/_emulator/stats`);
+    if (!this.emulatorControlUrl) return null;
+    const res = await fetch(`${this.emulatorControlUrl}/_emulator/stats`);
     return res.json();
+  }
+
+  /**
+   * A control call to the stack's emulator (over its plain control URL): method, path
+   * ('/_emulator/…'), optional JSON body. Resolves to the parsed answer; throws on >= 300.
+   */
+  async emulatorControl(method, urlPath, body) {
+    if (!this.emulatorControlUrl) throw new Error('this stack has no emulator');
+    const res = await fetch(`${this.emulatorControlUrl}${urlPath}`, {
+      method,
+      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`emulator ${method} ${urlPath}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
   }
 
   /**
@@ -585,7 +631,7 @@ export function useStack(opts = {}) {
       if (k !== 'constructor' && typeof stack[k] === 'function' && !(k in handle)) handle[k] = stack[k].bind(stack);
     }
     for (const k of ['dir', 'key', 'secret', 'keyName', 'responses', 'port', 'baseUrl', 'tokenUrl',
-      'emuPort', 'emulatorUrl', 'sockPath', 'configPath']) {
+      'emuPort', 'emulatorUrl', 'emulatorControlUrl', 'emulatorTls', 'ca', 'procs', 'sockPath', 'configPath']) {
       Object.defineProperty(handle, k, { get: () => stack[k], configurable: true });
     }
     Object.defineProperty(handle, 'binaryLog', { get: () => stack.binaryLog, configurable: true });
