@@ -482,16 +482,16 @@ class Emulator {
     const q = req.url.indexOf('?');
     ctx.path = q < 0 ? req.url : req.url.slice(0, q); // not new URL(): "//host/x" would parse as a host
     ctx.query = new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1));
-    // Recorded once: when the answer is out ('finish'), or when the exchange ended without
-    // one ('close'). An HTTP/2 stream closes a little after its last frame has gone, so
-    // waiting for 'close' would let a fast client read the stats before its answer counts.
-    const done = () => {
+    // Recorded once: as the answer's last byte is handed over (ended()), or when the exchange
+    // ends without one ('close'). An HTTP/2 stream closes a little after its last frame has
+    // gone, so waiting for 'close' would let a fast client read the stats before its answer counts.
+    ctx.ended = () => {
       if (ctx.recorded) return;
       ctx.recorded = true;
       this.finish(ctx);
     };
-    res.on('finish', done);
-    res.on('close', done);
+    res.on('finish', ctx.ended);
+    res.on('close', ctx.ended);
     // Browsers (the offline demo) call us cross-origin; error codes must stay readable.
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Access-Control-Expose-Headers', 'X-Ably-ErrorCode, X-Ably-ErrorMessage');
@@ -651,15 +651,20 @@ class Emulator {
     const { res } = ctx;
     if (gone(res)) return;
     res.writeHead(status, { ...headers, 'Content-Length': buf.length });
-    if (!ctx.slow || buf.length === 0) return void res.end(buf);
+    if (!ctx.slow || buf.length === 0) {
+      res.end(buf);
+      return void ctx.ended();
+    }
     const size = Math.ceil(buf.length / Math.min(ctx.slow.chunks, buf.length));
     let off = 0;
     const step = () => {
       if (gone(res)) return;
       const part = buf.subarray(off, off + size);
       off += size;
-      if (off >= buf.length) res.end(part);
-      else {
+      if (off >= buf.length) {
+        res.end(part);
+        ctx.ended();
+      } else {
         res.write(part);
         this.later(ctx.slow.slowBodyMs, step);
       }
@@ -708,6 +713,7 @@ class Emulator {
       'Access-Control-Max-Age': '600',
     });
     res.end();
+    ctx.ended();
   }
 
   // --- faults --------------------------------------------------------------------------------
