@@ -80,6 +80,7 @@ struct ably_call {
 	size_t order[MAX_HOSTS], n, i, tried;
 	int clock_asked;          /* waited for GET /time once already */
 	int clock_retry;          /* re-asked the time after a 40104 */
+	int reconnected;          /* retried after a kept connection died */
 	enum try_result last;
 	CURL *easy;               /* the try in flight, or NULL */
 	char *json;               /* its signed TokenRequest (wiped after) */
@@ -712,6 +713,22 @@ judge(struct ably_call *c, const char *host, CURL *h, CURLcode cc)
 	return TRY_FINAL;
 }
 
+/* Whether a try failed on a connection it reused before any byte of an
+ * answer came: the server had closed it meanwhile. */
+static int
+kept_connection_died(CURL *h, CURLcode cc)
+{
+	long connects = -1, header_bytes = -1;
+
+	if (cc != CURLE_HTTP2 && cc != CURLE_HTTP2_STREAM &&
+	    cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR &&
+	    cc != CURLE_GOT_NOTHING)
+		return 0;
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+	curl_easy_getinfo(h, CURLINFO_HEADER_SIZE, &header_bytes);
+	return connects == 0 && header_bytes == 0;
+}
+
 static void
 token_done(void *ctx, CURL *h, CURLcode cc)
 {
@@ -725,6 +742,20 @@ token_done(void *ctx, CURL *h, CURLcode cc)
 	crypto_wipe(c->json, strlen(c->json));
 	free(c->json);
 	c->json = NULL;
+	if (kept_connection_died(h, cc) && !c->reconnected) {
+		/* The host closed a connection it had kept (an HTTP/2
+		 * GOAWAY, an idle timeout) as we sent on it: nothing of an
+		 * answer came, and the host is not at fault. Once more, on
+		 * a new connection (signed afresh). */
+		c->reconnected = 1;
+		log_info("ably %s: a kept connection was closed under the "
+		    "request (%s); trying again on a new one", r->hosts[host],
+		    c->curl_err[0] ? c->curl_err : curl_easy_strerror(cc));
+		handle_put(r, h);
+		next_try(c);
+		log_set_request_id(NULL);
+		return;
+	}
 	res = judge(c, r->hosts[host], h, cc);
 	handle_put(r, h);
 	c->last = res;
