@@ -351,6 +351,9 @@ export async function runRtt(h, dir, o) {
   const mine = [];
   const stopAll = async () => { for (const p of mine.splice(0).reverse()) await p.stop(); };
   try {
+    try { execFileSync('ss', ['-V'], { stdio: 'ignore' }); } catch {
+      res.notes.push('no `ss` (iproute2): upstream connections per worker cannot be counted (shown as -)');
+    }
     h.log('rtt: test CA (openssl, EC P-256) and the delayed stand-in');
     const tls = makeTestCa(path.join(dir, 'tls'));
     const standin = await startStandIn(h, dir, tls, o.standin, res.notes);
