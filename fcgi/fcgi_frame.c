@@ -117,18 +117,36 @@ put_header(unsigned char *h, unsigned type, unsigned id, size_t clen)
 	h[7] = 0;
 }
 
+#define RECORD_MAX 65535
+
+size_t
+fcgi_frame_answer_len(size_t response_len)
+{
+	size_t records = (response_len + RECORD_MAX - 1) / RECORD_MAX;
+
+	return records * HEADER_LEN + response_len + 2 * HEADER_LEN +
+	    BEGIN_BODY_LEN;
+}
+
 size_t
 fcgi_frame_answer(unsigned char *dst, size_t len, unsigned request_id,
                   const char *response, size_t response_len)
 {
-	size_t need = 3 * HEADER_LEN + response_len + BEGIN_BODY_LEN, o = 0;
+	size_t o = 0, off = 0;
 
-	if (response_len > 65535 || need > len)
+	if (fcgi_frame_answer_len(response_len) > len)
 		return 0;
-	put_header(dst, TYPE_STDOUT, request_id, response_len);
-	o += HEADER_LEN;
-	memcpy(dst + o, response, response_len);
-	o += response_len;
+	while (off < response_len) {
+		size_t part = response_len - off;
+
+		if (part > RECORD_MAX)
+			part = RECORD_MAX;
+		put_header(dst + o, TYPE_STDOUT, request_id, part);
+		o += HEADER_LEN;
+		memcpy(dst + o, response + off, part);
+		o += part;
+		off += part;
+	}
 	put_header(dst + o, TYPE_STDOUT, request_id, 0);
 	o += HEADER_LEN;
 	put_header(dst + o, TYPE_END_REQUEST, request_id, BEGIN_BODY_LEN);

@@ -7,8 +7,9 @@
  * or silent peer costs a connection slot, never the event loop. Pure: no
  * I/O, no allocation, so it is unit-tested and fuzzed alone.
  *
- * Also builds the one answer the worker writes without libfcgi: an error
- * status for a request it will not read (its parameters are too large).
+ * Also writes answers as FastCGI records: libfcgi reads each request, and
+ * its buffers go as soon as the request is read, so that a request waiting
+ * on Ably holds none of them; the answer is written from here.
  */
 #ifndef TOK_FCGI_FRAME_H
 #define TOK_FCGI_FRAME_H
@@ -48,10 +49,13 @@ enum fcgi_frame_result fcgi_frame_scan(const unsigned char *p, size_t n,
                                        const struct fcgi_frame_limits *lim,
                                        struct fcgi_frame *out);
 
+/* Bytes fcgi_frame_answer writes for a response of response_len bytes. */
+size_t fcgi_frame_answer_len(size_t response_len);
+
 /* Write into dst (size len) a complete FastCGI answer for request_id:
- * one STDOUT record holding `response` (CGI headers and body, at most
- * 65535 bytes), the empty STDOUT record and END_REQUEST. Returns its
- * length, or 0 if it does not fit. */
+ * `response` (CGI headers and body) in STDOUT records of at most 65535
+ * bytes, the empty STDOUT record and END_REQUEST. Returns its length, or 0
+ * if it does not fit. */
 size_t fcgi_frame_answer(unsigned char *dst, size_t len, unsigned request_id,
                          const char *response, size_t response_len);
 

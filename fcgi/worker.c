@@ -94,6 +94,10 @@ struct conn {
 	int started;               /* READING: a request's bytes arrived */
 	int look_again;            /* bytes may wait that no event will tell */
 	int close_after;           /* its request was not read to the end */
+	/* Of the request being answered, kept when libfcgi's buffers go: */
+	unsigned request_id;
+	int drained;               /* read to its end (keepable) */
+	int keep_asked;            /* the web server asked to keep (KEEP_CONN) */
 };
 
 /* One worker process. */
@@ -109,6 +113,8 @@ struct worker {
 	struct endpoint ep;
 	struct upstream *up;       /* token mode */
 	struct buf out;            /* answers given at once */
+	unsigned char *records;    /* an answer as FastCGI records */
+	size_t records_len;
 	unsigned char *scratch;    /* peeked bytes */
 	size_t scratch_len;
 	struct fcgi_frame_limits limits;
@@ -201,10 +207,10 @@ slot_release(struct worker *w, struct conn *c)
 	w->nopen--;
 }
 
-/* Close a connection whose request, if any, was answered: nothing of it
- * is unread that the peer waits on, so a plain close is safe; nginx drops
- * a kept connection its upstream closed and retries a request that met
- * one. */
+/* Close a connection (a plain close, never libfcgi's handshake: the
+ * request is detached). Its request, if any, was answered or will never
+ * be; nginx drops a kept connection its upstream closed and retries a
+ * request that met one. */
 static void
 conn_close(struct worker *w, struct conn *c)
 {
@@ -293,39 +299,33 @@ conn_linger(struct worker *w, struct conn *c)
 
 static void conn_read(struct worker *w, struct conn *c);
 
-/* Write the answer and finish the request; keep the connection for the
- * next one if it is clean, else close it. */
+/* Write the answer; keep the connection for the next request if it is
+ * clean, else close it. */
 static void
 answer(struct worker *w, struct conn *c, const struct buf *out)
 {
-	int drained, keep;
+	size_t n = fcgi_frame_answer(w->records, w->records_len, c->request_id,
+	    out->data, out->len);
+	int keep = c->drained && w->listening && c->keep_asked;
 
-	if (FCGX_PutStr(out->data, (int)out->len, c->req.out) < 0)
+	/* One write: STDOUT and END_REQUEST records together. A socket that
+	 * cannot take a whole answer at once belongs to a peer that is not
+	 * reading: it is closed rather than waited for. */
+	if (n == 0 || send(c->req.ipcFd, w->records, n,
+	    MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n) {
 		log_warn("the web server went away before the answer");
-	/* Read the request to its end (for a GET the EOF record is already
-	 * buffered: no extra syscall). Only then may the connection be kept
-	 * for the next request (if the web server asked: FCGI_KEEP_CONN). */
-	drained = !c->close_after && drain_input(c->req.in);
-	keep = drained && w->listening && c->req.keepConnection;
-	if (!keep && (w->tcp || !drained)) {
-		/* Bytes unread, or TCP: closing at once could cost the peer
-		 * our answer (a reset; a peer still writing gets an error
-		 * first), and libfcgi's close would wait for the peer's (up
-		 * to 2 s, the whole loop with it): linger here instead. */
-		c->req.keepConnection = 1;
-		FCGX_Finish_r(&c->req);
-		if (c->req.ipcFd < 0)
-			slot_release(w, c);
-		else
-			conn_linger(w, c);
+		conn_close(w, c);
 		return;
 	}
-	if (!keep)  /* a unix socket: a plain close loses nothing in flight */
-		c->req.keepConnection = 0;
-	/* One write: STDOUT and END_REQUEST records together. */
-	FCGX_Finish_r(&c->req);
-	if (c->req.ipcFd < 0) {
-		slot_release(w, c);  /* not kept, or the write failed */
+	if (!keep && (w->tcp || !c->drained)) {
+		/* Bytes unread, or TCP: closing at once could cost the peer
+		 * our answer (a reset; a peer still writing gets an error
+		 * first): linger instead. */
+		conn_linger(w, c);
+		return;
+	}
+	if (!keep) {  /* a unix socket: a plain close loses nothing */
+		conn_close(w, c);
 		return;
 	}
 	c->state = CONN_READING;
@@ -354,6 +354,7 @@ serve(struct worker *w, struct conn *c)
 {
 	struct fcgi_ctx ctx = { &c->req };
 	struct req_source src = { fcgi_param, fcgi_read, &ctx };
+	int answered;
 
 	c->need = 0;
 	c->started = 0;
@@ -365,7 +366,16 @@ serve(struct worker *w, struct conn *c)
 	}
 	buf_reset(&w->out);
 	c->state = CONN_PARKED;  /* until answered, events only note bytes */
-	if (endpoint_begin(&w->ep, &src, &w->out, answer_parked, c))
+	answered = endpoint_begin(&w->ep, &src, &w->out, answer_parked, c);
+	/* Read the request to its end (for a GET the EOF record is already
+	 * buffered: no extra syscall): only then may the connection be kept
+	 * for the next request. Then libfcgi's buffers and the parameters
+	 * go: a request parked on Ably holds none of them. */
+	c->drained = !c->close_after && drain_input(c->req.in);
+	c->request_id = (unsigned)c->req.requestId;
+	c->keep_asked = c->req.keepConnection;
+	FCGX_Free(&c->req, 0);
+	if (answered)
 		answer(w, c, &w->out);
 	else
 		w->nparked++;
@@ -730,6 +740,8 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd,
 	w->scratch_len = FCGI_FRAME_PARAMS_MAX + cfg->max_body +
 	    FCGI_FRAME_SLACK + 1;
 	w->scratch = malloc(w->scratch_len);
+	w->records_len = fcgi_frame_answer_len(ENDPOINT_ANSWER_MAX);
+	w->records = malloc(w->records_len);
 	w->max_conns = CONNS_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < (rlim_t)CONNS_MAX + 64)
@@ -742,7 +754,8 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd,
 	}
 	w->slots = calloc((size_t)w->max_conns, sizeof(*w->slots));
 	w->free_slots = calloc((size_t)w->max_conns, sizeof(*w->free_slots));
-	if (w->slots == NULL || w->free_slots == NULL || w->scratch == NULL) {
+	if (w->slots == NULL || w->free_slots == NULL || w->scratch == NULL ||
+	    w->records == NULL) {
 		log_err("out of memory");
 		return -1;
 	}
@@ -796,6 +809,7 @@ worker_close(struct worker *w)
 	free(w->slots);
 	free(w->free_slots);
 	free(w->scratch);
+	free(w->records);
 	buf_free(&w->out);
 	if (w->epfd >= 0)
 		close(w->epfd);

@@ -237,6 +237,41 @@ test_answer_records(void **state)
 	assert_int_equal(fcgi_frame_answer(out, 20, 1, resp, sizeof(resp) - 1), 0);
 }
 
+/* An answer over 65535 bytes goes out in several STDOUT records that
+ * put it back together exactly. */
+static void
+test_long_answer_split_into_records(void **state)
+{
+	static char resp[150000];
+	static unsigned char out[160000];
+	size_t n, off = 0, got = 0, i;
+	unsigned types[8], nrec = 0;
+
+	(void)state;
+	for (i = 0; i < sizeof(resp); i++)
+		resp[i] = (char)('a' + i % 26);
+	n = fcgi_frame_answer(out, sizeof(out), 9, resp, sizeof(resp));
+	assert_int_equal(n, fcgi_frame_answer_len(sizeof(resp)));
+	while (off < n && nrec < 8) {
+		size_t clen = (size_t)out[off + 4] << 8 | out[off + 5];
+
+		types[nrec++] = out[off + 1];
+		assert_int_equal(out[off + 2] << 8 | out[off + 3], 9);
+		if (out[off + 1] == STDOUT && clen > 0) {
+			assert_memory_equal(out + off + 8, resp + got, clen);
+			got += clen;
+		}
+		off += 8 + clen + out[off + 6];
+	}
+	assert_int_equal(off, n);
+	assert_int_equal(got, sizeof(resp));
+	assert_int_equal(nrec, 5);  /* 65535 + 65535 + 18930, empty, END */
+	assert_int_equal(types[3], STDOUT);
+	assert_int_equal(types[4], END);
+	/* One byte short of room: nothing written. */
+	assert_int_equal(fcgi_frame_answer(out, n - 1, 9, resp, sizeof(resp)), 0);
+}
+
 int
 main(void)
 {
@@ -248,6 +283,7 @@ main(void)
 		cmocka_unit_test(test_what_is_not_a_request_is_bad),
 		cmocka_unit_test(test_record_overhead_is_bounded),
 		cmocka_unit_test(test_answer_records),
+		cmocka_unit_test(test_long_answer_split_into_records),
 	};
 
 	return cmocka_run_group_tests_name("fcgi_frame", tests, NULL, NULL);
