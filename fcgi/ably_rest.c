@@ -86,6 +86,7 @@ struct ably_call {
 	char *json;               /* its signed TokenRequest (wiped after) */
 	long long try_start;
 	struct buf body;
+	char *details;            /* TRY_OK: the TokenDetails to hand over */
 	char curl_err[CURL_ERROR_SIZE];
 	struct tok_error e;
 	struct ably_call *next_waiter;
@@ -232,6 +233,7 @@ ably_rest_free(struct ably_rest *r)
 			free(c->json);
 		}
 		buf_free(&c->body);
+		free(c->details);
 		free(c);
 	}
 	clock_query_free(r->clock_query);
@@ -521,10 +523,9 @@ conclude(struct ably_call *c, char **details)
 	*details = NULL;
 
 	if (c->last == TRY_OK) {
-		*details = token_details(c->body.data);
+		*details = c->details;  /* handed over */
+		c->details = NULL;
 		rc = TOK_OK;
-		if (*details == NULL)
-			rc = tok_fail(&c->e, TOK_ENOMEM, 0, "out of memory");
 		r->stats.last_ok_ms = clock_wall_ms();
 	} else {
 		r->stats.failures++;
@@ -668,12 +669,9 @@ judge(struct ably_call *c, const char *host, CURL *h, CURLcode cc)
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 200 && status < 300) {
-		char *d = token_details(c->body.data);
-
-		if (d != NULL) {
-			free(d);  /* checked here, rebuilt by finish() */
+		c->details = token_details(c->body.data);
+		if (c->details != NULL)
 			return TRY_OK;
-		}
 		log_warn("ably %s: HTTP %ld but the body is not TokenDetails "
 		    "(%lld ms)", host, status, took);
 		return TRY_RETRY;
