@@ -81,6 +81,7 @@ struct ably_call {
 	int clock_asked;          /* waited for GET /time once already */
 	int clock_retry;          /* re-asked the time after a 40104 */
 	int reconnected;          /* retried after a kept connection died */
+	int resigned;             /* retried after Ably saw a replay (40105) */
 	enum try_result last;
 	CURL *easy;               /* the try in flight, or NULL */
 	char *json;               /* its signed TokenRequest (wiped after) */
@@ -765,6 +766,16 @@ token_done(void *ctx, CURL *h, CURLcode cc)
 		c->clock_asked = 0;
 		r->stats.clock_known = 0;
 		r->clock_retry_at = 0;
+		next_try(c);
+	} else if (res == TRY_FINAL && c->e.code == 40105 && !c->resigned) {
+		/* "Nonce value replayed": every try is signed afresh, so
+		 * Ably saw this very request before: libcurl sent it again
+		 * on a new connection after the server's GOAWAY (streams
+		 * above its last stream id are resent), and the first copy
+		 * had been served after all. Sign anew, once. */
+		c->resigned = 1;
+		log_info("ably %s: Ably had seen this request already (a "
+		    "resend after GOAWAY); signing it afresh", r->hosts[host]);
 		next_try(c);
 	} else if (res == TRY_FINAL || res == TRY_OK) {
 		if (res == TRY_OK)

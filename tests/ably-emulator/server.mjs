@@ -722,7 +722,7 @@ class Emulator {
   setFaults(spec) {
     if (!isPlainObject(spec)) fail(400, 40000, 'faults: expected a JSON object');
     const known = ['latencyMs', 'status', 'count', 'reset', 'garbage', 'slowBodyMs', 'chunks', 'routes',
-      'silent', 'cloudfront', 'htmlError'];
+      'silent', 'cloudfront', 'htmlError', 'code'];
     for (const k of Object.keys(spec)) if (!known.includes(k)) fail(400, 40000, `faults: unknown field "${printable(k, 40)}"`);
     const int = (name, min, max, dflt) => {
       const v = spec[name] ?? dflt;
@@ -742,6 +742,7 @@ class Emulator {
     this.faults = {
       latencyMs: int('latencyMs', 0, MAX_LATENCY_MS, 0),
       status: int('status', 400, 599, undefined) ?? null,
+      code: int('code', 10000, 99999, undefined) ?? null,
       reset: bool('reset'),
       garbage: bool('garbage'),
       silent: bool('silent'),
@@ -812,7 +813,7 @@ class Emulator {
       return true;
     }
     if (f.status) {
-      this.sendError(ctx, f.status, f.status * 100, `Emulated upstream failure (HTTP ${f.status})`);
+      this.sendError(ctx, f.status, f.code ?? f.status * 100, `Emulated upstream failure (HTTP ${f.status})`);
       return true;
     }
     return false; // latency / slow body only: carry on normally
