@@ -54,18 +54,25 @@ FUZZ_ENTRY(const uint8_t *data, size_t size)
 	default:
 		break;
 	}
-	/* The answer writer: its records frame as STDOUT, STDOUT, END. */
-	n = fcgi_frame_answer(answer, sizeof(answer), f.request_id,
-	    (const char *)data, size < 400 ? size : 400);
-	FUZZ_CHECK(n == 0 || n == 8 + (size < 400 ? size : 400) + 8 + 16,
-	    "answer length");
-	if (n > 0) {
-		size_t clen = (size_t)answer[4] << 8 | answer[5];
+	/* The answer writer: STDOUT records holding the text (none for an
+	 * empty one), the empty STDOUT record, END_REQUEST. */
+	{
+		size_t len = size < 400 ? size : 400;
 
-		FUZZ_CHECK(answer[0] == 1 && answer[1] == 6, "first record");
-		FUZZ_CHECK(clen == (size < 400 ? size : 400), "content length");
-		FUZZ_CHECK(answer[8 + clen + 1] == 6 &&
-		    answer[8 + clen + 8 + 1] == 3, "closing records");
+		n = fcgi_frame_answer(answer, sizeof(answer), f.request_id,
+		    (const char *)data, len);
+		FUZZ_CHECK(n == fcgi_frame_answer_len(len), "answer length");
+		FUZZ_CHECK(n == (len > 0 ? 8 : 0) + len + 8 + 16,
+		    "answer records");
+		if (len > 0) {
+			size_t clen = (size_t)answer[4] << 8 | answer[5];
+
+			FUZZ_CHECK(answer[0] == 1 && answer[1] == 6,
+			    "first record");
+			FUZZ_CHECK(clen == len, "content length");
+		}
+		FUZZ_CHECK(answer[n - 24 + 1] == 6 && answer[n - 24 + 5] == 0 &&
+		    answer[n - 16 + 1] == 3, "closing records");
 	}
 	return 0;
 }
