@@ -107,8 +107,11 @@ const WORKERS = Number(opt.workers);
 // Threads per worker of ours in token mode (its --threads), only when asked for: the
 // binary's own default otherwise (an event loop per worker since issue 12).
 const TOKEN_THREADS = opt['token-threads'] === undefined ? null : Number(opt['token-threads']);
-// Issue 7's bound on new upstream connections per run: one per worker thread, of 8 then.
-const UPSTREAM_PER_WORKER = TOKEN_THREADS ?? 8;
+// These set-ups reach their upstream over plain HTTP/1.1 (tls = off), where a connection
+// carries one call at a time: a worker keeps a pool of up to upstream_connections (64 by
+// default) and reuses it. The bound on new upstream connections per run is that pool (or one
+// per thread with --token-threads, for a threaded binary).
+const UPSTREAM_PER_WORKER = TOKEN_THREADS ?? 64;
 const SECTION = opt.section ?? (opt.setups ? 'main' : 'all');
 const RUN_MAIN = SECTION === 'all' || SECTION === 'main';
 const RUN_RTT = SECTION === 'all' || SECTION === 'rtt';
@@ -828,11 +831,16 @@ function verdicts(rounds, sum, probe, mem, model, sign) {
     const conns = CONNS.flatMap((c) => sum[ours][c].upstream_new_connections);
     const maxNew = conns.length ? Math.max(...conns) : NaN;
     const emuCores = Math.max(...CONNS.map((c) => sum[ours][c].upstream_cpu_cores));
-    add(ratios.every((x) => x >= 3) && maxNew <= WORKERS * UPSTREAM_PER_WORKER,
-      `token mode (${label}): >= 3x Node requestToken, at most ${UPSTREAM_PER_WORKER} upstream connections per worker`,
+    // Kept, not one per call: at least 50 calls per new connection in each run.
+    const perNew = CONNS.flatMap((c) => sum[ours][c].upstream_new_connections.map((n) =>
+      n > 0 ? sum[ours][c].rps * DURATION / n : Infinity));
+    const minPerNew = perNew.length ? Math.min(...perNew) : NaN;
+    add(ratios.every((x) => x >= 3) && maxNew <= WORKERS * UPSTREAM_PER_WORKER && minPerNew >= 50,
+      `token mode (${label}, HTTP/1.1): >= 3x Node requestToken, upstream connections kept (pool of ${UPSTREAM_PER_WORKER} per worker)`,
       `${ratios.map((x) => fmt(x, 2) + 'x').join(' / ')} at ${cs} conns (target >= 3x); ` +
       `at most ${maxNew} new upstream connections per ${DURATION}s run with ${WORKERS} workers ` +
-      `(${TOKEN_THREADS ? `of ${TOKEN_THREADS} threads` : 'the binary\'s default'}; allowed ${WORKERS * UPSTREAM_PER_WORKER}); ` +
+      `(${TOKEN_THREADS ? `of ${TOKEN_THREADS} threads` : 'upstream_connections 64 each'}; allowed ${WORKERS * UPSTREAM_PER_WORKER}), ` +
+      `at least ${Number.isFinite(minPerNew) ? Math.round(minPerNew) : 'all'} calls per new connection (target >= 50); ` +
       `${label} at ${fmt(emuCores, 2)} cores${emuCores > 0.85 ? ` (the ${label} is the limit)` : ''}`);
   }
   for (const m of mem || []) {
