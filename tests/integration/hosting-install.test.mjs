@@ -1,6 +1,6 @@
 // `make install` and `make uninstall` with DESTDIR and PREFIX, from a private
-// build directory: the staged tree holds exactly the files the README's
-// install list names (the page as www/ has it), with the right modes and the
+// build directory: the staged tree holds exactly the files the install list
+// of doc/install.md names (the page as www/ has it), with the right modes and the
 // install paths rewritten for PREFIX; the man page documents every option
 // --help prints; uninstall leaves nothing behind.
 
@@ -38,9 +38,10 @@ function filesUnder(root) {
   return out.sort();
 }
 
-/** The install list: the code block after the marker, in README.md or doc/README-hosting.md. */
+/** The install list: the code block after the marker, in doc/install.md (or README.md). */
+const LIST_FILES = ['doc/install.md', 'README.md'];
 function readmeList() {
-  for (const f of ['README.md', 'doc/README-hosting.md']) {
+  for (const f of LIST_FILES) {
     const text = fs.readFileSync(path.join(repoRoot, f), 'utf8');
     const at = text.indexOf(MARKER);
     if (at < 0) continue;
@@ -48,7 +49,7 @@ function readmeList() {
     assert.ok(block, `${f}: no code block after the install-list marker`);
     return { file: f, entries: block[1].split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean) };
   }
-  return assert.fail('no install list (marker "<!-- install-list") in README.md or doc/README-hosting.md');
+  return assert.fail(`no install list (marker "<!-- install-list") in ${LIST_FILES.join(' or ')}`);
 }
 
 /** What the page directory must hold: www's web files, plus ably-js when there is one. */
@@ -60,7 +61,7 @@ function wwwFiles() {
   return files;
 }
 
-/** The README's list for `prefix`, the www/ entry expanded. */
+/** The install list for `prefix`, the www/ entry expanded. */
 function expectedFiles(prefix) {
   const { entries } = readmeList();
   const out = [];
@@ -84,7 +85,7 @@ after(async () => {
   if (dir && !process.env.IT_KEEP_TMP) await fsp.rm(dir, { recursive: true, force: true });
 });
 
-test('make install DESTDIR=... installs exactly what the README lists, with the right modes', async (t) => {
+test('make install DESTDIR=... installs exactly what doc/install.md lists, with the right modes', async (t) => {
   const dest = path.join(dir, 'default');
   const { stdout, stderr } = await make(`DESTDIR=${dest}`, 'install');
   t.diagnostic(`install list read from ${readmeList().file}`);

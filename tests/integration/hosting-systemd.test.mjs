@@ -66,7 +66,7 @@ function one(unit, section, key) {
 const socketUnit = parseUnit(SOCKET_UNIT);
 const serviceUnit = parseUnit(SERVICE_UNIT);
 const key = testKey('main');
-// What the EnvironmentFile holds, as the README tells you to write it.
+// What the EnvironmentFile holds, as doc/systemd.md tells you to write it.
 const envFileText = `ABLY_API_KEY=${key}\n`;
 const envFromFile = Object.fromEntries(envFileText.trim().split('\n').map((l) => {
   const i = l.indexOf('=');

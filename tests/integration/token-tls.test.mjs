@@ -130,7 +130,7 @@ async function afterDrop(s) {
 // (After the server has dropped an HTTP/2 connection, libcurl 7.88.1 with
 // OpenSSL 3.0 frees its SSL without a close_notify, OpenSSL marks the cached
 // session not resumable, and the next connection does a full handshake:
-// README "token mode in detail". Over HTTP/1.1, next test, it resumes.)
+// doc/token-mode.md. Over HTTP/1.1, next test, it resumes.)
 test('a second HTTP/2 connection resumes the TLS session of the first', async () => {
   const s = await startStack({
     workers: 1, emulatorTls: true, emulatorArgs: ['--max-streams', '1', '--latency-ms', '300'], config: (st) => tlsConfig(st),
