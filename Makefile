@@ -61,7 +61,7 @@ run: deps all
 
 # `make install PREFIX=/usr/local DESTDIR=`: the binary, its man page, the
 # systemd units, the config and server examples and the static page; the
-# README's "make install" section lists every file. Paths naming the install
+# install list in doc/install.md names every file. Paths naming the install
 # location in the units and the Apache example follow PREFIX.
 MANDIR         ?= $(PREFIX)/share/man
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -101,7 +101,7 @@ uninstall:
 # json-c and OpenSSL's libcrypto linked in, with their symbols kept private;
 # only glibc and libcurl (with what it needs) come from the host. Debian ships
 # no static Kerberos/GSSAPI library, which its libcurl.a needs, so a fully
-# static binary would need a libcurl built without GSSAPI (see the README).
+# static binary would need a libcurl built without GSSAPI (doc/shared-hosting.md).
 STATIC_LDLIBS = -Wl,--as-needed -Wl,--exclude-libs,ALL \
                 -Wl,-Bstatic -lfcgi -ljson-c -lcrypto -Wl,-Bdynamic -lcurl -ldl -pthread
 

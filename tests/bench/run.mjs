@@ -1085,7 +1085,7 @@ function rttHelpers() {
     cpus: os.cpus().length, bin: () => BIN };
 }
 
-/** The same figures as a Markdown table, for the README's "Performance" section. */
+/** The same figures as a Markdown table, for doc/performance.md. */
 function markdown(result, setups, sum) {
   const m = result.machine;
   const mb = (kb) => (Number.isFinite(kb) ? `${(kb / 1024).toFixed(kb < 10240 ? 2 : 0)} MB` : '–');
