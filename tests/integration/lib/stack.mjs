@@ -205,7 +205,7 @@ async function waitFor(what, proc, check, timeout = START_TIMEOUT_MS) {
   }
 }
 
-function canConnect(opts) {
+export function canConnect(opts) {
   return new Promise((resolve) => {
     const s = net.connect(opts);
     s.once('connect', () => { s.destroy(); resolve(true); });
@@ -548,11 +548,13 @@ class Stack {
  * FastCGI unix socket sockPath. Resolves once it accepts connections.
  * Returns {proc, port, conf (the rendered file's path)}.
  */
-export async function startNginx(prefix, sockPath, { cwd = prefix } = {}) {
+export async function startNginx(prefix, sockPath, { cwd = prefix, transform = null } = {}) {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const conf = (await run(renderScript, ['--prefix', prefix, '--port', String(port),
       '--socket', sockPath, '--www', path.join(repoRoot, 'www')])).stdout.trim();
+    // transform(text) -> text: a test's own change to the rendered config.
+    if (transform) await fsp.writeFile(conf, transform(await fsp.readFile(conf, 'utf8')));
     const proc = new Proc('nginx', nginxBinary(), ['-p', prefix, '-c', conf], { cwd });
     try {
       await waitFor('nginx', proc, () => canConnect({ host: '127.0.0.1', port }));
