@@ -1,5 +1,6 @@
 /* listen: the sockets the workers serve: a --listen socket opened here,
- * one systemd passed, and which web servers may connect over TCP. */
+ * one systemd passed, and which web servers may connect over TCP (and the
+ * refusal of the others). */
 #include "listen.h"
 
 #include <errno.h>
@@ -13,7 +14,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "log.h"
 
 int
 listen_open(const char *spec, mode_t mode, const char *owner)
@@ -150,4 +154,44 @@ enum tok_err
 listen_web_servers(struct peers *out, struct tok_error *e)
 {
 	return peers_parse(getenv("FCGI_WEB_SERVER_ADDRS"), out, e);
+}
+
+int
+listen_is_tcp(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+}
+
+void
+listen_refuse(struct listen_refused *r, int fd,
+              const struct sockaddr_storage *peer)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+	struct timespec now;
+	unsigned long n = 0;
+
+	close(fd);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	r->n++;
+	if (r->said == 0 || now.tv_sec - r->said >= 60) {
+		n = r->n;
+		r->n = 0;
+		r->said = now.tv_sec;
+	}
+	if (n == 0)
+		return;
+	if (peer->ss_family == AF_INET)
+		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)peer)->sin_addr, addr, sizeof(addr));
+	else if (peer->ss_family == AF_INET6)
+		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)peer)->sin6_addr, addr, sizeof(addr));
+	log_warn("refused %lu connection%s from addresses not in "
+	    "FCGI_WEB_SERVER_ADDRS (the last from %s)", n, n == 1 ? "" : "s",
+	    addr);
 }
