@@ -143,6 +143,7 @@ ably_handles_new(const struct config *cfg, struct ably_handles **out,
 {
 	struct ably_handles *p;
 	char agent[128];
+	enum tok_err rc;
 	CURL *h;
 
 	*out = NULL;
@@ -172,14 +173,16 @@ ably_handles_new(const struct config *cfg, struct ably_handles **out,
 	/* One handle made now: an option libcurl lacks shows at start-up. */
 	h = ably_handles_get(p);
 	if (h == NULL) {
-		ably_handles_free(p);
-		return tok_fail(e, TOK_EINTERNAL, 0,
+		rc = tok_fail(e, TOK_EINTERNAL, 0,
 		    "libcurl lacks an option this program needs");
+		goto fail;
 	}
 	ably_handles_put(p, h);
 	*out = p;
 	return TOK_OK;
 nomem:
+	rc = tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+fail:
 	ably_handles_free(p);
-	return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+	return rc;
 }

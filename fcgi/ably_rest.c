@@ -133,17 +133,15 @@ ably_rest_new(const struct config *cfg, struct upstream *up,
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
 	r->cfg = cfg;
 	r->up = up;
-	if (ably_hosts_init(&r->hosts, cfg) != TOK_OK) {
+	if (ably_hosts_init(&r->hosts, cfg) != TOK_OK)
+		rc = tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+	else
+		rc = ably_handles_new(cfg, &r->handles, e);
+	if (rc != TOK_OK)
 		ably_rest_free(r);
-		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
-	}
-	rc = ably_handles_new(cfg, &r->handles, e);
-	if (rc != TOK_OK) {
-		ably_rest_free(r);
-		return rc;
-	}
-	*out = r;
-	return TOK_OK;
+	else
+		*out = r;
+	return rc;
 }
 
 /* Whether a call should wait for Ably's clock before it signs. */
