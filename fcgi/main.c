@@ -1,4 +1,5 @@
-/* main: start-up, the process model (supervisor and workers) and signals.
+/* main: the command line, start-up, the process model (supervisor and
+ * workers) and signals.
  *
  * One binary, three ways to run (README.md, "Deployment"):
  *   - a listening socket handed over on stdin (mod_fcgid, spawn-fcgi) or by
@@ -7,23 +8,17 @@
  *     N workers, restart any that die, drain and exit on SIGTERM/SIGINT;
  *   - neither: plain CGI, one request from the environment and stdin.
  * The config and key are read before the first accept; each worker's loop
- * is in worker.c. This is the only file with process-wide state (the
- * signal flag).
+ * is in worker.c, plain CGI in cgi.c, the sockets in listen.c. This is the
+ * only file with process-wide state (the signal flag).
  */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,12 +26,12 @@
 #include <fcgiapp.h>
 
 #include "ably_rest.h"
+#include "cgi.h"
 #include "cli.h"
 #include "config.h"
-#include "endpoint.h"
+#include "listen.h"
 #include "log.h"
 #include "peers.h"
-#include "upstream.h"
 #include "worker.h"
 
 #define VERSION "0.1.0"
@@ -110,270 +105,6 @@ usage(FILE *f)
 "FCGI_WEB_SERVER_ADDRS: on a TCP socket, the web servers' addresses\n"
 "(comma-separated); connections from others are closed.\n"
 "Exit status: 0 ok, 2 bad usage or settings, 1 could not run.\n");
-}
-
-/* A CGI request: how much of stdin was read, and a body read ahead when
- * the server gave no CONTENT_LENGTH (see cgi_read_ahead). */
-struct cgi_ctx {
-	unsigned long long consumed;
-	char *body;
-	size_t body_len, body_off;
-	char body_cl[24];
-};
-
-static const char *
-cgi_param(void *ctx, const char *name)
-{
-	struct cgi_ctx *cx = ctx;
-
-	if (cx->body != NULL && strcmp(name, "CONTENT_LENGTH") == 0)
-		return cx->body_cl;
-	return getenv(name);
-}
-
-static long
-cgi_read(void *ctx, char *buf, size_t n)
-{
-	struct cgi_ctx *cx = ctx;
-	size_t got;
-
-	if (cx->body != NULL) {
-		got = cx->body_len - cx->body_off;
-		if (got > n)
-			got = n;
-		memcpy(buf, cx->body + cx->body_off, got);
-		cx->body_off += got;
-		return (long)got;
-	}
-	got = fread(buf, 1, n, stdin);
-	cx->consumed += got;
-	return ferror(stdin) ? -1 : (long)got;
-}
-
-/* A body-carrying method, a body on stdin and no CONTENT_LENGTH to say how
- * long it is: Apache sends a chunked request body to a CGI program this way
- * and closes stdin after it. Read it to EOF, at most max_body + 1 bytes (one
- * more than allowed, so the endpoint answers 413), and present it with its
- * length, as nginx and mod_fcgid do. Never from a terminal. */
-static int
-cgi_read_ahead(struct cgi_ctx *cx, size_t max_body)
-{
-	const char *cl = getenv("CONTENT_LENGTH");
-	const char *method = getenv("REQUEST_METHOD");
-	size_t cap = max_body + 1;
-
-	if ((cl != NULL && cl[0] != '\0') || method == NULL ||
-	    strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
-	    strcmp(method, "OPTIONS") == 0 || isatty(0))
-		return 0;
-	cx->body = malloc(cap);
-	if (cx->body == NULL)
-		return -1;
-	while (cx->body_len < cap) {
-		size_t got = fread(cx->body + cx->body_len, 1,
-		    cap - cx->body_len, stdin);
-
-		if (got == 0)
-			break;
-		cx->body_len += got;
-	}
-	cx->consumed = cx->body_len;
-	(void)snprintf(cx->body_cl, sizeof(cx->body_cl), "%zu", cx->body_len);
-	return ferror(stdin) ? -1 : 0;
-}
-
-/* After the answer: read and drop what is left of the request body (the
- * endpoint stops reading when it refuses one), at most CGI_DRAIN_MAX bytes
- * and never past CONTENT_LENGTH. Exiting with unread input makes the kernel
- * reset the web server's connection to us, and Apache's mod_cgid then loses
- * the answer already written: the client saw a connection reset instead of
- * the 413. Apache passes a chunked body without CONTENT_LENGTH and closes
- * our stdin after it, so a POST without one is read to EOF (never from a
- * terminal, where that would wait for the user). */
-#define CGI_DRAIN_MAX (1024 * 1024)
-
-static void
-cgi_drain(const struct cgi_ctx *cx)
-{
-	const char *cl = getenv("CONTENT_LENGTH");
-	const char *method = getenv("REQUEST_METHOD");
-	unsigned long long want, left;
-	char junk[4096], *end;
-
-	if (cl == NULL || cl[0] == '\0') {
-		if (method == NULL || strcmp(method, "GET") == 0 ||
-		    strcmp(method, "HEAD") == 0 ||
-		    strcmp(method, "OPTIONS") == 0 || isatty(0))
-			return;
-		want = cx->consumed + CGI_DRAIN_MAX;
-	} else {
-		if (cl[0] < '0' || cl[0] > '9')
-			return;
-		errno = 0;
-		want = strtoull(cl, &end, 10);
-		if (errno != 0 || *end != '\0')
-			return;
-	}
-	if (want <= cx->consumed)
-		return;
-	left = want - cx->consumed;
-	if (left > CGI_DRAIN_MAX)
-		left = CGI_DRAIN_MAX;
-	while (left > 0) {
-		size_t got = fread(junk, 1, left < sizeof(junk) ?
-		    (size_t)left : sizeof(junk), stdin);
-
-		if (got == 0)
-			break;
-		left -= got;
-	}
-}
-
-static int
-serve_cgi(const struct config *cfg)
-{
-	struct endpoint ep;
-	struct buf out;
-	struct cgi_ctx cx = { 0 };
-	struct req_source src = { cgi_param, cgi_read, &cx };
-	struct upstream *up = NULL;
-	struct tok_error e;
-	int rc = 0;
-
-	if (cgi_read_ahead(&cx, cfg->max_body) != 0)
-		log_warn("could not read the request body");
-
-	endpoint_init(&ep, cfg);
-	/* One request: the same asynchronous client, on an event loop of its
-	 * own that runs until this answer is there. */
-	if (cfg->mode == MODE_TOKEN &&
-	    (upstream_new(-1, cfg->upstream_connections, &up) != TOK_OK ||
-	    ably_rest_new(cfg, up, &ep.rest, &e) != TOK_OK))
-		log_err("cannot set up the client for Ably");  /* a 500 */
-	buf_init(&out, ENDPOINT_ANSWER_MAX);
-	endpoint_handle(&ep, &src, &out);
-	ably_rest_free(ep.rest);
-	upstream_free(up);
-	if (fwrite(out.data, 1, out.len, stdout) != out.len ||
-	    fflush(stdout) != 0)
-		rc = 1;
-	cgi_drain(&cx);
-	free(cx.body);
-	buf_free(&out);
-	return rc;
-}
-
-/* Parse "unix:PATH" or "HOST:PORT" and return a listening socket. */
-static int
-open_listener(const char *spec, mode_t mode, const char *owner)
-{
-	int fd = -1;
-
-	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un sa;
-		const char *path = spec + 5;
-		struct stat st;
-		mode_t old;
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sun_family = AF_UNIX;
-		if (path[0] != '/' || strlen(path) >= sizeof(sa.sun_path)) {
-			fprintf(stderr, "ably-token: --listen: unix socket path "
-			    "must be absolute and shorter than %zu bytes\n",
-			    sizeof(sa.sun_path));
-			return -1;
-		}
-		memcpy(sa.sun_path, path, strlen(path) + 1);
-		/* Replace a stale socket, but never another kind of file. */
-		if (lstat(path, &st) == 0) {
-			if (!S_ISSOCK(st.st_mode)) {
-				fprintf(stderr, "ably-token: --listen: %s exists "
-				    "and is not a socket\n", path);
-				return -1;
-			}
-			unlink(path);
-		}
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		/* Bind with a tight umask so the socket is never briefly open
-		 * to everyone, then set the mode asked for. */
-		old = umask(0177);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-			umask(old);
-			fprintf(stderr, "ably-token: --listen %s: %s\n", spec,
-			    strerror(errno));
-			goto fail;
-		}
-		umask(old);
-		if (chmod(path, mode) != 0) {
-			fprintf(stderr, "ably-token: chmod %s: %s\n", path,
-			    strerror(errno));
-			goto fail;
-		}
-		if (owner != NULL) {
-			char user[128], *group;
-			struct passwd *pw;
-			struct group *gr = NULL;
-
-			(void)snprintf(user, sizeof(user), "%s", owner);
-			group = strchr(user, ':');
-			if (group != NULL)
-				*group++ = '\0';
-			pw = getpwnam(user);
-			if (group != NULL)
-				gr = getgrnam(group);
-			if (pw == NULL || (group != NULL && gr == NULL) ||
-			    chown(path, pw->pw_uid, gr ? gr->gr_gid :
-			    pw->pw_gid) != 0) {
-				fprintf(stderr, "ably-token: --socket-owner %s: "
-				    "unknown user/group or chown failed\n",
-				    owner);
-				goto fail;
-			}
-		}
-	} else {
-		struct sockaddr_in sa;
-		char host[64];
-		const char *colon = strrchr(spec, ':');
-		char *end;
-		long port;
-		int one = 1;
-
-		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
-			fprintf(stderr, "ably-token: --listen: expected "
-			    "unix:/path or HOST:PORT (e.g. 127.0.0.1:9000)\n");
-			return -1;
-		}
-		memcpy(host, spec, (size_t)(colon - spec));
-		host[colon - spec] = '\0';
-		port = strtol(colon + 1, &end, 10);
-		memset(&sa, 0, sizeof(sa));
-		sa.sin_family = AF_INET;
-		sa.sin_port = htons((unsigned short)port);
-		if (*end != '\0' || port < 1 || port > 65535 ||
-		    inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-			fprintf(stderr, "ably-token: --listen: expected an IPv4 "
-			    "address and a port, e.g. 127.0.0.1:9000\n");
-			return -1;
-		}
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd >= 0)
-			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-			    sizeof(one));
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-			fprintf(stderr, "ably-token: --listen %s: %s\n", spec,
-			    strerror(errno));
-			goto fail;
-		}
-	}
-	if (listen(fd, 1024) != 0) {
-		fprintf(stderr, "ably-token: listen: %s\n", strerror(errno));
-		goto fail;
-	}
-	return fd;
-fail:
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
 static pid_t
@@ -470,16 +201,92 @@ parse_count(const char *option, const char *value, long max)
 	return n;
 }
 
-/* The socket systemd passed, or -1. */
-static int
-systemd_socket(void)
-{
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+/* What the command line asked for. */
+struct options {
+	const char *config_path;
+	const char *listen_spec;  /* --listen, or NULL */
+	const char *owner;        /* --socket-owner, or NULL */
+	long workers;             /* 0: not given */
+	mode_t mode;
+	int check_only;
+	unsigned load_flags;
+};
 
-	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
-	    atoi(fds) < 1)
-		return -1;
-	return 3;  /* SD_LISTEN_FDS_START */
+/* Load the settings and serve as the options and the environment say:
+ * plain CGI, a --listen socket, or a socket handed over. The exit status. */
+static int
+run(const struct options *o)
+{
+	struct config cfg;
+	char err[512];
+	struct tok_error perr;
+	int fd, listen_fd = -1, is_cgi, loaded = 0, rc = 2;
+
+	fd = listen_systemd_socket();
+	is_cgi = o->listen_spec == NULL && fd < 0 && FCGX_IsCGI();
+	if (config_load_ex(&cfg, o->config_path, o->load_flags, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "ably-token: %s\n", err);
+		if (is_cgi && getenv("GATEWAY_INTERFACE") != NULL)
+			cgi_answer_misconfigured();
+		goto out;
+	}
+	loaded = 1;
+	log_set_level(cfg.log_level);
+	if (!is_cgi && listen_web_servers(&web_servers, &perr) != TOK_OK) {
+		fprintf(stderr, "ably-token: %s\n", perr.message);
+		goto out;
+	}
+	if (o->check_only && !key_loaded(&cfg.key)) {
+		fprintf(stderr, "ably-token: settings are valid, but no key is "
+		    "configured (set ABLY_API_KEY or key = ...)\n");
+		goto out;
+	}
+	if (o->check_only) {
+		printf("ok: mode %s, key %s%s%s, client_id %s, ttl %lld ms, "
+		    "max_ttl %lld ms\n", config_mode_name(cfg.mode),
+		    cfg.key.name, " from ", cfg.key_source,
+		    cfg.client_id ? cfg.client_id : "(anonymous)", cfg.ttl,
+		    cfg.max_ttl);
+		rc = 0;
+		goto out;
+	}
+	if (is_cgi && getenv("GATEWAY_INTERFACE") == NULL &&
+	    getenv("REQUEST_METHOD") == NULL) {
+		fprintf(stderr, "ably-token: not started by a web server (no "
+		    "socket on stdin, no CGI variables); see --help\n");
+		goto out;
+	}
+	if (!key_loaded(&cfg.key))
+		log_warn("no Ably key configured (ABLY_API_KEY or key = ...): "
+		    "every token request will be answered with a 500 error");
+	if (ably_rest_global_init() != TOK_OK) {
+		fprintf(stderr, "ably-token: cannot initialise libcurl\n");
+		rc = 1;
+		goto out;
+	}
+	install_signals();
+	if (is_cgi) {
+		rc = cgi_serve(&cfg);
+	} else if (o->listen_spec != NULL) {
+		listen_fd = listen_open(o->listen_spec, o->mode, o->owner);
+		if (listen_fd < 0)
+			goto out;
+		rc = supervise(&cfg, listen_fd,
+		    o->workers ? (int)o->workers : 2);
+	} else {
+		/* Socket from mod_fcgid/spawn-fcgi (fd 0) or systemd (fd 3). */
+		if (fd < 0)
+			fd = 0;
+		rc = o->workers > 0 ? supervise(&cfg, fd, (int)o->workers) :
+		    worker_run(&cfg, fd, &web_servers, &stop_requested);
+	}
+out:
+	if (listen_fd >= 0)
+		listen_close(listen_fd, o->listen_spec);
+	if (loaded)
+		config_free(&cfg);
+	return rc;
 }
 
 int
@@ -500,28 +307,24 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = getenv("ABLY_TOKEN_CONF");
-	const char *listen_spec = NULL, *owner = NULL;
-	long workers = 0;
-	mode_t mode = 0660;
-	struct config cfg;
-	char err[512], *end;
-	struct tok_error perr;
-	int c, fd, rc, is_cgi, check_only = 0;
-	unsigned load_flags = 0;
+	struct options o = { .mode = 0660 };
+	char *end;
+	int c;
 
 	if (argc > 1 && (strcmp(argv[1], "sign") == 0 ||
 	    strcmp(argv[1], "jwt") == 0))
 		return cli_main(argc - 1, argv + 1);
-	if (config_path != NULL && config_path[0] == '\0')
-		config_path = NULL;
+	o.config_path = getenv("ABLY_TOKEN_CONF");
+	if (o.config_path != NULL && o.config_path[0] == '\0')
+		o.config_path = NULL;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_CONFIG: config_path = optarg; break;
-		case O_LISTEN: listen_spec = optarg; break;
+		case O_CONFIG: o.config_path = optarg; break;
+		case O_LISTEN: o.listen_spec = optarg; break;
 		case O_WORKERS:
-			workers = parse_count("--workers", optarg, MAX_WORKERS);
-			if (workers < 0)
+			o.workers = parse_count("--workers", optarg,
+			    MAX_WORKERS);
+			if (o.workers < 0)
 				return 2;
 			break;
 		case O_THREADS:
@@ -535,16 +338,16 @@ main(int argc, char **argv)
 			}
 			break;
 		case O_SOCKET_MODE:
-			mode = (mode_t)strtol(optarg, &end, 8);
-			if (*end != '\0' || mode > 0777) {
+			o.mode = (mode_t)strtol(optarg, &end, 8);
+			if (*end != '\0' || o.mode > 0777) {
 				fprintf(stderr, "ably-token: --socket-mode: "
 				    "expected octal like 0660\n");
 				return 2;
 			}
 			break;
-		case O_SOCKET_OWNER: owner = optarg; break;
-		case O_CHECK: check_only = 1; break;
-		case O_INSECURE: load_flags |= CONFIG_ALLOW_INSECURE; break;
+		case O_SOCKET_OWNER: o.owner = optarg; break;
+		case O_CHECK: o.check_only = 1; break;
+		case O_INSECURE: o.load_flags |= CONFIG_ALLOW_INSECURE; break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION: printf("ably-token %s\n", VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -556,85 +359,5 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	fd = systemd_socket();
-	is_cgi = listen_spec == NULL && fd < 0 && FCGX_IsCGI();
-	if (config_load_ex(&cfg, config_path, load_flags, err, sizeof(err))
-	    != 0) {
-		fprintf(stderr, "ably-token: %s\n", err);
-		if (is_cgi && getenv("GATEWAY_INTERFACE") != NULL) {
-			struct cgi_ctx unread = { 0 };
-
-			fputs("Status: 500 Internal Server Error\r\n"
-			    "Content-Type: application/json\r\n"
-			    "Cache-Control: no-store\r\n"
-			    "X-Ably-ErrorCode: 50000\r\n"
-			    "X-Ably-ErrorMessage: token endpoint misconfigured"
-			    "\r\n\r\n{\"error\":{\"message\":\"token endpoint "
-			    "misconfigured\",\"code\":50000,\"statusCode\":500,"
-			    "\"href\":\"https://help.ably.io/error/50000\"}}",
-			    stdout);
-			fflush(stdout);
-			cgi_drain(&unread);
-		}
-		return 2;
-	}
-	log_set_level(cfg.log_level);
-	if (!is_cgi && peers_parse(getenv("FCGI_WEB_SERVER_ADDRS"),
-	    &web_servers, &perr) != TOK_OK) {
-		fprintf(stderr, "ably-token: %s\n", perr.message);
-		config_free(&cfg);
-		return 2;
-	}
-	if (check_only && !key_loaded(&cfg.key)) {
-		fprintf(stderr, "ably-token: settings are valid, but no key is "
-		    "configured (set ABLY_API_KEY or key = ...)\n");
-		config_free(&cfg);
-		return 2;
-	}
-	if (check_only) {
-		printf("ok: mode %s, key %s%s%s, client_id %s, ttl %lld ms, "
-		    "max_ttl %lld ms\n", config_mode_name(cfg.mode),
-		    cfg.key.name, " from ", cfg.key_source,
-		    cfg.client_id ? cfg.client_id : "(anonymous)", cfg.ttl,
-		    cfg.max_ttl);
-		config_free(&cfg);
-		return 0;
-	}
-	if (is_cgi && getenv("GATEWAY_INTERFACE") == NULL &&
-	    getenv("REQUEST_METHOD") == NULL) {
-		fprintf(stderr, "ably-token: not started by a web server (no "
-		    "socket on stdin, no CGI variables); see --help\n");
-		config_free(&cfg);
-		return 2;
-	}
-	if (!key_loaded(&cfg.key))
-		log_warn("no Ably key configured (ABLY_API_KEY or key = ...): "
-		    "every token request will be answered with a 500 error");
-	if (ably_rest_global_init() != TOK_OK) {
-		fprintf(stderr, "ably-token: cannot initialise libcurl\n");
-		config_free(&cfg);
-		return 1;
-	}
-	install_signals();
-	if (is_cgi) {
-		rc = serve_cgi(&cfg);
-	} else if (listen_spec != NULL) {
-		fd = open_listener(listen_spec, mode, owner);
-		if (fd < 0) {
-			config_free(&cfg);
-			return 2;
-		}
-		rc = supervise(&cfg, fd, workers ? (int)workers : 2);
-		close(fd);
-		if (strncmp(listen_spec, "unix:", 5) == 0)
-			unlink(listen_spec + 5);
-	} else {
-		/* Socket from mod_fcgid/spawn-fcgi (fd 0) or systemd (fd 3). */
-		if (fd < 0)
-			fd = 0;
-		rc = workers > 0 ? supervise(&cfg, fd, (int)workers) :
-		    worker_run(&cfg, fd, &web_servers, &stop_requested);
-	}
-	config_free(&cfg);
-	return rc;
+	return run(&o);
 }

@@ -12,13 +12,11 @@
  * libfcgi never accepts here: each connection's FCGX_Request has no
  * listening socket (-1), so when a kept connection is closed FCGX_Accept_r
  * returns an error instead of blocking in accept(). Connections live in
- * slots that are reused, never freed, before the process exits; an epoll
- * event names a slot and its generation, so an event for a connection
- * closed meanwhile is recognised and dropped.
+ * reused slots (conn.c): an epoll event names a slot and its generation,
+ * so an event for a connection closed meanwhile is recognised and dropped.
  */
 #include "worker.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -29,9 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -39,66 +35,24 @@
 #include "ably_rest.h"
 #include "buf.h"
 #include "clock.h"
+#include "conn.h"
 #include "endpoint.h"
 #include "fcgi_frame.h"
+#include "listen.h"
 #include "log.h"
 #include "peers.h"
 #include "upstream.h"
 
 #define EVENTS_MAX 64
-/* Most connections one worker holds open; fewer if RLIMIT_NOFILE says so. */
-#define CONNS_MAX 4096
-/* A new connection must bring its first byte, and a request must be whole
- * from its first byte, within these; nginx sends a request at once and
- * whole (it buffers the client's body first). */
-#define FIRST_BYTE_MS 10000
-#define WHOLE_REQUEST_MS 10000
-/* A connection closed with bytes unread (or any TCP one): how long its peer
- * may take to see our answer and close (we read and drop what it sends). */
-#define LINGER_MS 2000
-/* How often connection deadlines are checked, while any is set. */
-#define SWEEP_MS 250
 /* How long request log lines may wait in memory once requests stop. */
 #define LOG_LINGER_MS 50
-/* Most bytes of an unread request body dropped to keep its connection. */
-#define DRAIN_MAX (1024 * 1024)
 /* Connections accepted per wake-up, so that a flood of new ones cannot
  * keep the loop from the others. */
 #define ACCEPT_BATCH 64
 
-/* epoll data: a connection is gen << 32 | slot (gen below 2^30); these two
- * bits mark the rest (upstream.h has bit 63). */
+/* epoll data: a connection is gen << 32 | slot (conn.h); this bit marks
+ * the listening socket (upstream.h has bit 63). */
 #define EV_LISTEN (UINT64_C(1) << 62)
-#define GEN_MASK 0x3fffffffu
-
-enum conn_state {
-	CONN_FREE,
-	CONN_READING,  /* waiting for a whole request (or idle, kept) */
-	CONN_PARKED,   /* its request waits on Ably */
-	CONN_LINGER,   /* answered, write side shut, reading to the end */
-};
-
-struct worker;
-
-/* One connection from the web server. */
-struct conn {
-	FCGX_Request req;          /* req.ipcFd is the connection */
-	struct worker *w;
-	uint32_t slot, gen;        /* gen: bumped each time the slot is freed */
-	enum conn_state state;
-	long long deadline;        /* monotonic ms, 0 = none */
-	size_t need;               /* READING: bytes to wait for; 0 = look */
-	size_t lingered;           /* LINGER: bytes dropped */
-	unsigned long long used;   /* worker tick of its last request */
-	unsigned served;           /* requests answered on it */
-	int started;               /* READING: a request's bytes arrived */
-	int look_again;            /* bytes may wait that no event will tell */
-	int close_after;           /* its request was not read to the end */
-	/* Of the request being answered, kept when libfcgi's buffers go: */
-	unsigned request_id;
-	int drained;               /* read to its end (keepable) */
-	int keep_asked;            /* the web server asked to keep (KEEP_CONN) */
-};
 
 /* One worker process. */
 struct worker {
@@ -118,14 +72,9 @@ struct worker {
 	unsigned char *scratch;    /* peeked bytes */
 	size_t scratch_len;
 	struct fcgi_frame_limits limits;
-	unsigned long refused;     /* TCP peers refused since the last report */
-	long long refused_said;    /* monotonic s of the last report */
-	struct conn **slots;       /* [0, nslots) allocated */
-	uint32_t *free_slots;
-	int nslots, nfree, nopen, max_conns;
-	int nparked, nlinger, ntimed;
-	long long next_sweep;
-	unsigned long long tick;
+	struct listen_refused refused;  /* TCP peers refused (listen.h) */
+	struct conn_table conns;   /* the connections from the web server */
+	int nparked;               /* requests waiting on Ably */
 };
 
 struct fcgi_ctx {
@@ -154,18 +103,7 @@ fcgi_read(void *ctx, char *buf, size_t n)
 	return FCGX_GetStr(buf, want, ((struct fcgi_ctx *)ctx)->req->in);
 }
 
-static int
-socket_family(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return -1;
-	return ss.ss_family;
-}
-
-/* Read and drop what is left of a request's input, up to DRAIN_MAX bytes
+/* Read and drop what is left of a request's input, up to CONN_DRAIN_MAX bytes
  * (a body we refused unread, say). 1 if its end was reached cleanly. */
 static int
 drain_input(FCGX_Stream *in)
@@ -179,122 +117,9 @@ drain_input(FCGX_Stream *in)
 		if (n <= 0)
 			return FCGX_GetError(in) == 0 && FCGX_HasSeenEOF(in);
 		total += (size_t)n;
-		if (total > DRAIN_MAX)
+		if (total > CONN_DRAIN_MAX)
 			return 0;
 	}
-}
-
-static void
-set_deadline(struct worker *w, struct conn *c, long long when)
-{
-	w->ntimed += (when != 0) - (c->deadline != 0);
-	c->deadline = when;
-	if (when != 0 && (w->next_sweep == 0 || when < w->next_sweep))
-		w->next_sweep = when;
-}
-
-/* The slot of a connection that is closed (its socket, and with it its
- * epoll registration, gone) goes back to the free list. */
-static void
-slot_release(struct worker *w, struct conn *c)
-{
-	set_deadline(w, c, 0);
-	if (c->state == CONN_LINGER)
-		w->nlinger--;
-	c->state = CONN_FREE;
-	c->gen = (c->gen + 1) & GEN_MASK;
-	w->free_slots[w->nfree++] = c->slot;
-	w->nopen--;
-}
-
-/* Close a connection (a plain close, never libfcgi's handshake: the
- * request is detached). Its request, if any, was answered or will never
- * be; nginx drops a kept connection its upstream closed and retries a
- * request that met one. */
-static void
-conn_close(struct worker *w, struct conn *c)
-{
-	FCGX_Detach(&c->req);
-	FCGX_Free(&c->req, 1);
-	slot_release(w, c);
-}
-
-/* Make room by closing the connection idle longest; 0 if none is idle. */
-static int
-evict_idle(struct worker *w)
-{
-	struct conn *oldest = NULL;
-	int i;
-
-	for (i = 0; i < w->nslots; i++) {
-		struct conn *c = w->slots[i];
-
-		if (c->state == CONN_READING && !c->started &&
-		    (oldest == NULL || c->used < oldest->used))
-			oldest = c;
-	}
-	if (oldest == NULL)
-		return 0;
-	conn_close(w, oldest);
-	return 1;
-}
-
-/* A slot for a new connection on fd, or NULL. */
-static struct conn *
-slot_take(struct worker *w, int fd)
-{
-	struct conn *c;
-
-	if (w->nopen >= w->max_conns && !evict_idle(w))
-		return NULL;
-	if (w->nfree > 0) {
-		c = w->slots[w->free_slots[--w->nfree]];
-	} else {
-		if (w->nslots >= w->max_conns)
-			return NULL;
-		c = calloc(1, sizeof(*c));
-		if (c == NULL)
-			return NULL;
-		c->slot = (uint32_t)w->nslots;
-		c->w = w;
-		w->slots[w->nslots++] = c;
-	}
-	(void)FCGX_InitRequest(&c->req, -1, 0);
-	c->req.ipcFd = fd;
-	/* FCGX_Accept_r first "finishes" the previous request, closing the
-	 * connection unless it was to be kept: this one is. Detached: when
-	 * libfcgi closes it (a request it cannot read, a failed write), a
-	 * plain close, not its handshake that waits up to 2 s for the peer;
-	 * the flag stays for the connection's life. */
-	c->req.keepConnection = 1;
-	FCGX_Detach(&c->req);
-	c->state = CONN_READING;
-	c->need = 0;
-	c->lingered = 0;
-	c->served = 0;
-	c->started = 0;
-	c->look_again = 0;
-	c->close_after = 0;
-	c->used = ++w->tick;
-	w->nopen++;
-	set_deadline(w, c, clock_mono_ms() + FIRST_BYTE_MS);
-	return c;
-}
-
-/* Shut our side of a connection and read until the peer closes (or
- * LINGER_MS, or DRAIN_MAX bytes): closing at once with bytes unread would
- * reset a TCP connection, and a peer still writing its request would meet
- * an error before it reads our answer. */
-static void
-conn_linger(struct worker *w, struct conn *c)
-{
-	if (shutdown(c->req.ipcFd, SHUT_WR) != 0) {
-		conn_close(w, c);
-		return;
-	}
-	c->state = CONN_LINGER;
-	w->nlinger++;
-	set_deadline(w, c, clock_mono_ms() + LINGER_MS);
 }
 
 static void conn_read(struct worker *w, struct conn *c);
@@ -314,23 +139,23 @@ answer(struct worker *w, struct conn *c, const struct buf *out)
 	if (n == 0 || send(c->req.ipcFd, w->records, n,
 	    MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n) {
 		log_warn("the web server went away before the answer");
-		conn_close(w, c);
+		conn_close(&w->conns, c);
 		return;
 	}
 	if (!keep && (w->tcp || !c->drained)) {
 		/* Bytes unread, or TCP: closing at once could cost the peer
 		 * our answer (a reset; a peer still writing gets an error
 		 * first): linger instead. */
-		conn_linger(w, c);
+		conn_linger(&w->conns, c);
 		return;
 	}
 	if (!keep) {  /* a unix socket: a plain close loses nothing */
-		conn_close(w, c);
+		conn_close(&w->conns, c);
 		return;
 	}
 	c->state = CONN_READING;
 	c->served++;
-	c->used = ++w->tick;
+	c->used = ++w->conns.tick;
 	if (c->look_again) {
 		c->look_again = 0;
 		conn_read(w, c);
@@ -358,10 +183,10 @@ serve(struct worker *w, struct conn *c)
 
 	c->need = 0;
 	c->started = 0;
-	set_deadline(w, c, 0);
+	conn_set_deadline(&w->conns, c, 0);
 	if (FCGX_Accept_r(&c->req) < 0) {
 		/* Not a request libfcgi serves: it closed the socket. */
-		slot_release(w, c);
+		conn_release(&w->conns, c);
 		return;
 	}
 	buf_reset(&w->out);
@@ -394,30 +219,10 @@ refuse_too_big(struct worker *w, struct conn *c, unsigned request_id)
 	    "unread", FCGI_FRAME_PARAMS_MAX / 1024);
 	if (n == 0 || send(c->req.ipcFd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL)
 	    != (ssize_t)n) {
-		conn_close(w, c);
+		conn_close(&w->conns, c);
 		return;
 	}
-	conn_linger(w, c);
-}
-
-/* Read and drop what a lingering connection sends until it closes. */
-static void
-linger_read(struct worker *w, struct conn *c)
-{
-	for (;;) {
-		ssize_t n = recv(c->req.ipcFd, w->scratch, w->scratch_len,
-		    MSG_DONTWAIT);
-
-		if (n > 0) {
-			c->lingered += (size_t)n;
-			if (c->lingered <= DRAIN_MAX)
-				continue;
-		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			return;
-		}
-		conn_close(w, c);
-		return;
-	}
+	conn_linger(&w->conns, c);
 }
 
 /* Bytes arrived on a connection (or may have): see whether a whole
@@ -430,7 +235,7 @@ conn_read(struct worker *w, struct conn *c)
 	ssize_t n;
 
 	if (c->state == CONN_LINGER) {
-		linger_read(w, c);
+		conn_linger_read(&w->conns, c, w->scratch, w->scratch_len);
 		return;
 	}
 	if (c->state != CONN_READING) {
@@ -455,12 +260,13 @@ conn_read(struct worker *w, struct conn *c)
 		if (c->started)
 			log_info("a connection closed in the middle of a "
 			    "request");
-		conn_close(w, c);
+		conn_close(&w->conns, c);
 		return;
 	}
 	if (!c->started) {
 		c->started = 1;
-		set_deadline(w, c, clock_mono_ms() + WHOLE_REQUEST_MS);
+		conn_set_deadline(&w->conns, c,
+		    clock_mono_ms() + CONN_WHOLE_REQUEST_MS);
 	}
 	res = fcgi_frame_scan(w->scratch, (size_t)n, &w->limits, &fr);
 	switch (res) {
@@ -485,7 +291,7 @@ conn_read(struct worker *w, struct conn *c)
 	default:
 		log_info("closed a connection that sent no FastCGI request "
 		    "(%s)", fr.why ? fr.why : "?");
-		conn_close(w, c);
+		conn_close(&w->conns, c);
 		return;
 	}
 }
@@ -494,73 +300,10 @@ conn_read(struct worker *w, struct conn *c)
 static void
 conn_event(struct worker *w, uint64_t data)
 {
-	uint32_t slot = (uint32_t)data, gen = (uint32_t)(data >> 32);
+	struct conn *c = conn_find(&w->conns, data);
 
-	if (slot < (uint32_t)w->nslots && w->slots[slot]->gen == gen &&
-	    w->slots[slot]->state != CONN_FREE)
-		conn_read(w, w->slots[slot]);
-}
-
-/* Drop connections past their deadline: silent before their first
- * request, a request not whole in time, a lingering close done. */
-static void
-sweep(struct worker *w, long long now)
-{
-	int i;
-
-	w->next_sweep = 0;
-	for (i = 0; i < w->nslots; i++) {
-		struct conn *c = w->slots[i];
-
-		if (c->deadline == 0)
-			continue;
-		if (c->deadline > now) {
-			if (w->next_sweep == 0 || c->deadline < w->next_sweep)
-				w->next_sweep = c->deadline;
-			continue;
-		}
-		if (c->state == CONN_READING && c->started)
-			log_info("dropped a connection whose request was not "
-			    "whole within %d s", WHOLE_REQUEST_MS / 1000);
-		else if (c->state == CONN_READING)
-			log_debug("dropped a connection silent for %d s",
-			    FIRST_BYTE_MS / 1000);
-		conn_close(w, c);
-	}
-	/* Not before SWEEP_MS: deadlines a little late cost nothing. */
-	if (w->next_sweep != 0 && w->next_sweep < now + SWEEP_MS)
-		w->next_sweep = now + SWEEP_MS;
-}
-
-/* Close a TCP connection from an address not in FCGI_WEB_SERVER_ADDRS,
- * as libfcgi does. Said in the log at most once a minute, with a count,
- * so that a flood of them cannot flood the log. */
-static void
-refuse(struct worker *w, int fd, const struct sockaddr_storage *peer)
-{
-	char addr[INET6_ADDRSTRLEN] = "?";
-	struct timespec now;
-	unsigned long n = 0;
-
-	close(fd);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	w->refused++;
-	if (w->refused_said == 0 || now.tv_sec - w->refused_said >= 60) {
-		n = w->refused;
-		w->refused = 0;
-		w->refused_said = now.tv_sec;
-	}
-	if (n == 0)
-		return;
-	if (peer->ss_family == AF_INET)
-		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)
-		    (const void *)peer)->sin_addr, addr, sizeof(addr));
-	else if (peer->ss_family == AF_INET6)
-		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-		    (const void *)peer)->sin6_addr, addr, sizeof(addr));
-	log_warn("refused %lu connection%s from addresses not in "
-	    "FCGI_WEB_SERVER_ADDRS (the last from %s)", n, n == 1 ? "" : "s",
-	    addr);
+	if (c != NULL)
+		conn_read(w, c);
 }
 
 /* Accept new connections (up to ACCEPT_BATCH) and look at each at once:
@@ -596,7 +339,7 @@ accept_new(struct worker *w)
 			case ENOMEM:
 				log_warn("accept: %s; closing an idle connection",
 				    strerror(errno));
-				if (!evict_idle(w))
+				if (!conn_evict_idle(&w->conns))
 					usleep(10000);  /* level-triggered: no spin */
 				return;
 			default:
@@ -607,10 +350,10 @@ accept_new(struct worker *w)
 		}
 		if (w->tcp && !peers_allow(w->peers,
 		    (const struct sockaddr *)&peer)) {
-			refuse(w, fd, &peer);
+			listen_refuse(&w->refused, fd, &peer);
 			continue;
 		}
-		c = slot_take(w, fd);
+		c = conn_take(&w->conns, fd, w);
 		if (c == NULL) {
 			log_warn("no room for another connection");
 			close(fd);
@@ -624,11 +367,11 @@ accept_new(struct worker *w)
 		 * until it is whole). */
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-		ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
+		ev.data.u64 = conn_event_data(c);
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 			log_warn("cannot watch a connection: %s",
 			    strerror(errno));
-			conn_close(w, c);
+			conn_close(&w->conns, c);
 			continue;
 		}
 		conn_read(w, c);
@@ -640,16 +383,9 @@ accept_new(struct worker *w)
 static void
 start_drain(struct worker *w)
 {
-	int i;
-
 	w->listening = 0;
 	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
-	for (i = 0; i < w->nslots; i++) {
-		struct conn *c = w->slots[i];
-
-		if (c->state == CONN_READING)
-			conn_close(w, c);
-	}
+	conn_close_waiting(&w->conns);
 	if (w->nparked > 0)
 		log_info("draining: %d request%s waiting on Ably", w->nparked,
 		    w->nparked == 1 ? "" : "s");
@@ -664,8 +400,8 @@ wait_ms(struct worker *w, long long now)
 
 	if (w->up != NULL)
 		t = upstream_wait_ms(w->up);
-	if (w->next_sweep != 0) {
-		long s = w->next_sweep > now ? (long)(w->next_sweep - now) : 0;
+	if (w->conns.next_sweep != 0) {
+		long s = w->conns.next_sweep > now ? (long)(w->conns.next_sweep - now) : 0;
 
 		if (t < 0 || s < t)
 			t = s;
@@ -688,7 +424,7 @@ loop(struct worker *w)
 
 		if (*w->stop && w->listening)
 			start_drain(w);
-		if (!w->listening && w->nparked == 0 && w->nlinger == 0)
+		if (!w->listening && w->nparked == 0 && w->conns.nlinger == 0)
 			break;
 		n = epoll_pwait(w->epfd, events, EVENTS_MAX, wait_ms(w, now),
 		    &w->waiting);
@@ -714,8 +450,8 @@ loop(struct worker *w)
 		if (w->up != NULL)
 			upstream_on_timeout(w->up);
 		now = clock_mono_ms();
-		if (w->next_sweep != 0 && now >= w->next_sweep)
-			sweep(w, now);
+		if (w->conns.next_sweep != 0 && now >= w->conns.next_sweep)
+			conn_sweep(&w->conns, now);
 	}
 	log_hold(0);
 }
@@ -725,14 +461,12 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd,
             const struct peers *peers)
 {
 	struct epoll_event ev;
-	struct rlimit rl;
 	struct tok_error e;
-	int family = socket_family(listen_fd);
 	int flags = fcntl(listen_fd, F_GETFL);
 
 	w->cfg = cfg;
 	w->listen_fd = listen_fd;
-	w->tcp = family == AF_INET || family == AF_INET6;
+	w->tcp = listen_is_tcp(listen_fd);
 	w->peers = peers;
 	w->limits.params_max = FCGI_FRAME_PARAMS_MAX;
 	w->limits.body_max = cfg->max_body;
@@ -742,19 +476,13 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd,
 	w->scratch = malloc(w->scratch_len);
 	w->records_len = fcgi_frame_answer_len(ENDPOINT_ANSWER_MAX);
 	w->records = malloc(w->records_len);
-	w->max_conns = CONNS_MAX;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)CONNS_MAX + 64)
-		w->max_conns = rl.rlim_cur > 72 ? (int)rl.rlim_cur - 64 : 8;
 	buf_init(&w->out, ENDPOINT_ANSWER_MAX);
 	endpoint_init(&w->ep, cfg);
 	if (FCGX_Init() != 0) {
 		log_err("cannot initialise libfcgi");
 		return -1;
 	}
-	w->slots = calloc((size_t)w->max_conns, sizeof(*w->slots));
-	w->free_slots = calloc((size_t)w->max_conns, sizeof(*w->free_slots));
-	if (w->slots == NULL || w->free_slots == NULL || w->scratch == NULL ||
+	if (conn_table_init(&w->conns) != 0 || w->scratch == NULL ||
 	    w->records == NULL) {
 		log_err("out of memory");
 		return -1;
@@ -795,19 +523,9 @@ worker_open(struct worker *w, const struct config *cfg, int listen_fd,
 static void
 worker_close(struct worker *w)
 {
-	int i;
-
-	for (i = 0; i < w->nslots; i++) {
-		struct conn *c = w->slots[i];
-
-		if (c->state != CONN_FREE)
-			conn_close(w, c);
-		free(c);
-	}
+	conn_table_free(&w->conns);
 	ably_rest_free(w->ep.rest);
 	upstream_free(w->up);
-	free(w->slots);
-	free(w->free_slots);
 	free(w->scratch);
 	free(w->records);
 	buf_free(&w->out);
