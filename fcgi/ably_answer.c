@@ -100,23 +100,10 @@ done:
 	return result;
 }
 
-/* Whether an error answer came from a CDN in front of Ably rather than
- * from Ably (RSC15l4: Server: CloudFront and status >= 400). */
-static int
-from_cdn(CURL *h)
-{
-	struct curl_header *hd = NULL;
-
-	if (curl_easy_header(h, "Server", 0, CURLH_HEADER, -1, &hd) !=
-	    CURLHE_OK || hd == NULL || hd->value == NULL)
-		return 0;
-	return strncasecmp(hd->value, "CloudFront", 10) == 0;
-}
-
 enum ably_answer_verdict
 ably_answer_judge(const char *host, CURL *h, CURLcode cc, const char *body,
-                  const char *curl_err, long long took, char **details,
-                  struct tok_error *e)
+                  const char *curl_err, int from_cdn, long long took,
+                  char **details, struct tok_error *e)
 {
 	struct ably_error ae;
 	long status = 0;
@@ -141,9 +128,9 @@ ably_answer_judge(const char *host, CURL *h, CURLcode cc, const char *body,
 	 * not Ably's own JSON, says nothing about the request: the host
 	 * failed, and another may work (RSC15l4). */
 	has_error = parse_error(body, &ae);
-	if (status >= 400 && (from_cdn(h) || !has_error)) {
+	if (status >= 400 && (from_cdn || !has_error)) {
 		log_warn("ably %s: HTTP %ld %s (%lld ms)", host, status,
-		    from_cdn(h) ? "from the CDN (Server: CloudFront), not Ably" :
+		    from_cdn ? "from the CDN (Server: CloudFront), not Ably" :
 		    "without an Ably error body", took);
 		return ABLY_ANSWER_RETRY;
 	}

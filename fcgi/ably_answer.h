@@ -26,13 +26,15 @@ enum ably_answer_verdict {
 
 /* Judge a finished requestToken try at host: cc and h are libcurl's, body
  * the answer read (NUL-terminated), curl_err libcurl's error text (may be
- * ""), took how long the try took in ms (for the log). ABLY_ANSWER_OK sets
+ * ""), from_cdn whether it came with Server: CloudFront (RSC15l4: a
+ * status >= 400 from the CDN is a host failure), took how long the try
+ * took in ms (for the log). ABLY_ANSWER_OK sets
  * *details to the TokenDetails JSON (the caller frees it); ABLY_ANSWER_FINAL
  * sets e (kind, Ably's code, a client-safe message, e->status the HTTP
  * status to pass on). The verdict is logged. */
 enum ably_answer_verdict ably_answer_judge(const char *host, CURL *h,
                                            CURLcode cc, const char *body,
-                                           const char *curl_err,
+                                           const char *curl_err, int from_cdn,
                                            long long took, char **details,
                                            struct tok_error *e);
 

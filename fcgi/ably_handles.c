@@ -1,8 +1,12 @@
 /* ably_handles: the pool of libcurl handles a client for Ably reuses,
  * each set up once with what every exchange with Ably shares. */
+/* CURLOPT_PROTOCOLS, the fallback for libcurl before 7.85, is deprecated in
+ * the headers this is built with. */
+#define CURL_DISABLE_DEPRECATION 1
 #include "ably_handles.h"
 
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +36,45 @@ on_body(char *p, size_t size, size_t n, void *userdata)
 	return size * n;
 }
 
+/* Notes a Server: CloudFront header (the CDN in front of Ably answered,
+ * not Ably). A header callback rather than curl_easy_header(), which
+ * libcurl has only since 7.83. */
+static size_t
+on_header(char *p, size_t size, size_t n, void *userdata)
+{
+	int *from_cdn = userdata;
+	size_t len = size * n;
+	static const char name[] = "server:";
+	size_t i = sizeof(name) - 1;
+
+	if (from_cdn != NULL && len > i && strncasecmp(p, name, i) == 0) {
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (len - i >= 10 && strncasecmp(p + i, "CloudFront", 10) == 0)
+			*from_cdn = 1;
+	}
+	return len;
+}
+
+CURLcode
+ably_handles_restrict_protocols(CURL *h, int tls, int as_bits)
+{
+	long bits = tls ? CURLPROTO_HTTPS : CURLPROTO_HTTP;
+	CURLcode cc = CURLE_UNKNOWN_OPTION;
+
+	if (!as_bits)
+		cc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
+		    tls ? "https" : "http");
+	/* libcurl before 7.85 (Ubuntu 22.04 has 7.81, Debian 11 7.74) knows
+	 * only the bitmask form: the same protection. */
+	if (cc == CURLE_UNKNOWN_OPTION) {
+		cc = curl_easy_setopt(h, CURLOPT_PROTOCOLS, bits);
+		if (cc == CURLE_OK)
+			cc = curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, bits);
+	}
+	return cc;
+}
+
 CURL *
 ably_handles_get(struct ably_handles *p)
 {
@@ -50,8 +93,8 @@ ably_handles_get(struct ably_handles *p)
 	cc |= curl_easy_setopt(h, CURLOPT_SHARE, p->share);
 	cc |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, p->headers);
 	cc |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	cc |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
-	    cfg->tls ? "https" : "http");
+	cc |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	cc |= ably_handles_restrict_protocols(h, cfg->tls, 0);
 	cc |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -100,7 +143,7 @@ ably_handles_put(struct ably_handles *p, CURL *h)
 void
 ably_handles_prepare(struct ably_handles *p, CURL *h, const char *url,
                      const char *post, long budget_ms, struct buf *body,
-                     char *err)
+                     char *err, int *from_cdn)
 {
 	long connect_ms = p->cfg->connect_timeout_ms;
 	long total_ms = p->cfg->request_timeout_ms;
@@ -111,6 +154,8 @@ ably_handles_prepare(struct ably_handles *p, CURL *h, const char *url,
 		total_ms = budget_ms;
 	buf_reset(body);
 	err[0] = '\0';
+	*from_cdn = 0;
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, from_cdn);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);

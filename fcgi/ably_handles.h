@@ -40,9 +40,16 @@ void ably_handles_put(struct ably_handles *p, CURL *h);
 /* One exchange's options on h: url, post (the body, NULL for a GET; both
  * borrowed until the transfer ends), at most budget_ms for it (the
  * configured timeouts cap it too), the answer into body (reset first, at
- * most its max) and libcurl's error text into err[CURL_ERROR_SIZE]. */
+ * most its max), libcurl's error text into err[CURL_ERROR_SIZE], and
+ * *from_cdn set (cleared first) if the answer came with Server: CloudFront
+ * (body, err and from_cdn borrowed until the transfer ends). */
 void ably_handles_prepare(struct ably_handles *p, CURL *h, const char *url,
                           const char *post, long budget_ms, struct buf *body,
-                          char *err);
+                          char *err, int *from_cdn);
+
+/* Let h speak only https (tls) or only http: CURLOPT_PROTOCOLS_STR, or, if
+ * libcurl is older than 7.85 or as_bits is set, the bitmask options
+ * CURLOPT_PROTOCOLS and CURLOPT_REDIR_PROTOCOLS. Returns libcurl's code. */
+CURLcode ably_handles_restrict_protocols(CURL *h, int tls, int as_bits);
 
 #endif

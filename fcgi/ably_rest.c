@@ -38,6 +38,7 @@ struct clock_query {
 	long long sent_wall;
 	char host[256];
 	char curl_err[CURL_ERROR_SIZE];
+	int from_cdn;             /* the answer had Server: CloudFront */
 	struct ably_call *waiters;
 };
 
@@ -74,6 +75,7 @@ struct ably_call {
 	struct buf body;
 	char *details;            /* ABLY_ANSWER_OK: the TokenDetails */
 	char curl_err[CURL_ERROR_SIZE];
+	int from_cdn;             /* the answer had Server: CloudFront */
 	struct tok_error e;
 	struct ably_call *next_waiter;
 	struct ably_call *prev, *next;
@@ -288,7 +290,7 @@ clock_wait(struct ably_call *c, const char *host, long budget_ms)
 			return -1;
 		}
 		ably_handles_prepare(r->handles, q->easy, url, NULL, budget_ms,
-		    &q->body, q->curl_err);
+		    &q->body, q->curl_err, &q->from_cdn);
 		q->sent_wall = clock_wall_ms();
 		if (upstream_start(r->up, q->easy, clock_done, r) != TOK_OK) {
 			ably_handles_put(r->handles, q->easy);
@@ -331,7 +333,8 @@ token_done(void *ctx, CURL *h, CURLcode cc)
 		return;
 	}
 	res = ably_answer_judge(r->hosts.name[host], h, cc, c->body.data,
-	    c->curl_err, clock_mono_ms() - c->try_start, &c->details, &c->e);
+	    c->curl_err, c->from_cdn, clock_mono_ms() - c->try_start,
+	    &c->details, &c->e);
 	ably_handles_put(r->handles, h);
 	c->last = res;
 	if (res == ABLY_ANSWER_FINAL && c->e.code == 40104 &&
@@ -395,7 +398,7 @@ try_start(struct ably_call *c, const char *host, long budget_ms)
 	    tr_build(c->k, &p, &c->json, NULL) != TOK_OK)
 		goto fail;
 	ably_handles_prepare(r->handles, h, url, c->json, budget_ms, &c->body,
-	    c->curl_err);
+	    c->curl_err, &c->from_cdn);
 	c->try_start = clock_mono_ms();
 	if (upstream_start(r->up, h, token_done, c) != TOK_OK)
 		goto fail;
