@@ -143,6 +143,12 @@ ably_answer_judge(const char *host, CURL *h, CURLcode cc, const char *body,
 		return ABLY_ANSWER_RETRY;
 	if (ae.status < 400 || ae.status > 499)
 		ae.status = 502;  /* nothing sensible to pass on */
+	/* What the browser does next follows the status (ably-js RSA4d):
+	 * after a 403 from its authUrl it stops, after any other error it
+	 * tries again later. A capability the key lacks (40160) will not be
+	 * granted by trying again: 403, as the endpoint's own 40160 is. */
+	if (ae.code == 40160)
+		ae.status = 403;
 	if (ae.code == 40104) {
 		tok_fail(e, TOK_EUPSTREAM, 40104, "Ably refused the "
 		    "TokenRequest timestamp: this server's clock is off; fix "
