@@ -77,8 +77,11 @@ ably_hosts_plan(const struct ably_hosts *h, size_t *order)
 	for (i = 1; i < h->n; i++)
 		if (i != first)
 			order[n++] = i;
-	/* Shuffle the fallbacks (Fisher-Yates on random bytes). */
-	if (crypto_random(rnd, sizeof(rnd)) == TOK_OK) {
+	/* Shuffle the fallbacks (Fisher-Yates on random bytes); with fewer
+	 * than two there is nothing to shuffle, and no random bytes to draw
+	 * (a syscall per call). */
+	if (n > (first != 0 ? 3u : 2u) && crypto_random(rnd, sizeof(rnd)) ==
+	    TOK_OK) {
 		size_t start = first != 0 ? 2 : 1;
 
 		for (i = n; i > start + 1; i--) {
