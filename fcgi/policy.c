@@ -8,6 +8,7 @@
 
 #include "capability.h"
 #include "log.h"
+#include "setting.h"
 
 void
 decision_free(struct decision *d)
@@ -29,19 +30,12 @@ enum tok_err
 policy_parse_ttl(const char *text, long long max_ttl, long long *ttl,
                  struct tok_error *e)
 {
-	long long v = 0;
-	size_t i, n = strlen(text);
+	long long v;
 
 	/* Digits only: no sign, no spaces, no exponent, no hex. 16 digits is
-	 * far past any valid value and keeps the arithmetic from overflow. */
-	if (n == 0 || n > 16)
-		goto bad;
-	for (i = 0; i < n; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			goto bad;
-		v = v * 10 + (text[i] - '0');
-	}
-	if (v < CONFIG_MIN_TTL_MS || v > max_ttl)
+	 * far past any valid value; more (even leading zeros) is refused. */
+	if (strlen(text) > 16 ||
+	    setting_number(text, CONFIG_MIN_TTL_MS, max_ttl, &v) != 0)
 		goto bad;
 	*ttl = v;
 	return TOK_OK;

@@ -1,13 +1,13 @@
 /* rules: parse the policy settings (identity source, groups, rules). */
 #include "rules.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
+#include "crypto.h"
+#include "setting.h"
 
 /* Fields of a rule (and the top-level default), for "set twice". */
 enum {
@@ -43,20 +43,8 @@ rules_source_name(enum id_source s)
 	return (s >= 0 && s < ID__MAX) ? source_names[s] : "?";
 }
 
-static int
-msg(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int
-msg(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
+/* Messages name the setting; config puts its file:line in front. */
+#define msg(err, errlen, ...) setting_fail(err, errlen, NULL, __VA_ARGS__)
 
 static void
 free_list(char **list, size_t n)
@@ -100,8 +88,10 @@ rules_free(struct rules *r)
 
 	free(r->header);
 	free(r->group_header);
+	/* crypto_wipe, not memset: a memset just before free() is a dead
+	 * store the compiler may drop. */
 	if (r->trusted_secret != NULL) {
-		memset(r->trusted_secret, 0, strlen(r->trusted_secret));
+		crypto_wipe(r->trusted_secret, strlen(r->trusted_secret));
 		free(r->trusted_secret);
 	}
 	rule_free(&r->dflt);
@@ -161,6 +151,49 @@ name_ok(const char *s, size_t n)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") >= n;
 }
 
+/* setting_split's context while split_list collects. */
+struct split {
+	const char *what;
+	int (*item_ok)(const char *item, const char *what, char *err,
+	               size_t errlen);
+	char **list;
+	size_t count;
+	char *err;
+	size_t errlen;
+};
+
+static int
+split_item(const char *item, size_t n, void *ctx)
+{
+	struct split *sp = ctx;
+	char *copy, **grown;
+	int rc = -1;
+
+	if (n == 0)
+		return msg(sp->err, sp->errlen, "%s: an empty item in the "
+		    "comma-separated list", sp->what);
+	if (sp->count >= RULES_MAX_ITEMS)
+		return msg(sp->err, sp->errlen, "%s: more than %d items",
+		    sp->what, RULES_MAX_ITEMS);
+	copy = strndup(item, n);
+	if (copy == NULL)
+		return msg(sp->err, sp->errlen, "out of memory");
+	if (sp->item_ok(copy, sp->what, sp->err, sp->errlen) != 0)
+		goto out;
+	grown = realloc(sp->list, (sp->count + 1) * sizeof(char *));
+	if (grown == NULL) {
+		rc = msg(sp->err, sp->errlen, "out of memory");
+		goto out;
+	}
+	sp->list = grown;
+	sp->list[sp->count++] = copy;
+	copy = NULL;
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
 /* Split a comma-separated list into new trimmed items, each checked by
  * item_ok (which writes its own message). */
 static int
@@ -169,57 +202,18 @@ split_list(const char *value, const char *what,
                           size_t errlen),
            char ***out, size_t *n, char *err, size_t errlen)
 {
-	char *copy, *p, *next;
-	char **list = NULL;
-	size_t count = 0;
-	int rc = 0;
+	struct split sp = { what, item_ok, NULL, 0, err, errlen };
 
 	*out = NULL;
 	*n = 0;
-	copy = strdup(value);
-	if (copy == NULL)
-		return msg(err, errlen, "out of memory");
-	for (p = copy; p != NULL && rc == 0; p = next) {
-		char *item, **grown;
-
-		next = strchr(p, ',');
-		if (next != NULL)
-			*next++ = '\0';
-		item = config_trim(p);
-		if (item[0] == '\0') {
-			rc = msg(err, errlen, "%s: an empty item in the "
-			    "comma-separated list", what);
-			break;
-		}
-		if (count >= RULES_MAX_ITEMS) {
-			rc = msg(err, errlen, "%s: more than %d items", what,
-			    RULES_MAX_ITEMS);
-			break;
-		}
-		if (item_ok(item, what, err, errlen) != 0) {
-			rc = -1;
-			break;
-		}
-		grown = realloc(list, (count + 1) * sizeof(char *));
-		if (grown == NULL) {
-			rc = msg(err, errlen, "out of memory");
-			break;
-		}
-		list = grown;
-		list[count] = strdup(item);
-		if (list[count] == NULL) {
-			rc = msg(err, errlen, "out of memory");
-			break;
-		}
-		count++;
+	/* A CR too: config_trim used to strip it from every item. */
+	if (setting_split(value, ",", SETTING_SPLIT_TRIM_CR, split_item,
+	    &sp) != 0) {
+		free_list(sp.list, sp.count);
+		return -1;
 	}
-	free(copy);
-	if (rc != 0) {
-		free_list(list, count);
-		return rc;
-	}
-	*out = list;
-	*n = count;
+	*out = sp.list;
+	*n = sp.count;
 	return 0;
 }
 
@@ -436,7 +430,7 @@ set_shared(struct rule *rule, const char *field, const char *value,
 	if (strcmp(field, "wildcard_client_id") == 0) {
 		if (rule->set & F_WILDCARD)
 			return msg(err, errlen, "%s is set twice", what);
-		if (config_parse_on_off(value, &rule->wildcard_client_id) != 0)
+		if (setting_on_off(value, &rule->wildcard_client_id) != 0)
 			return msg(err, errlen, "%s: expected on or off", what);
 		rule->set |= F_WILDCARD;
 		return 0;
@@ -507,8 +501,8 @@ set_rule_field(struct rule *rule, const char *field, const char *value,
 
 		if (rule->set & bit)
 			return msg(err, errlen, "%s is set twice", what);
-		if (config_parse_duration(value, &n) != 0 ||
-		    n < CONFIG_MIN_TTL_MS || n > CONFIG_MAX_TTL_MS)
+		if (setting_duration(value, &n) != 0 ||
+		    n < SETTING_MIN_TTL_MS || n > SETTING_MAX_TTL_MS)
 			return msg(err, errlen, "%s: expected a duration "
 			    "between 1s and 24h, like 3600000 (ms), 3600s, 60m "
 			    "or 1h", what);
@@ -571,20 +565,9 @@ secret_ok(const char *s)
 int
 rules_is_setting(const char *name)
 {
-	static const char *const exact[] = { "trusted_header_secret",
-	    "group_header", "revocable_tokens", "wildcard_client_id",
-	    "revocation_key" };
-	static const char *const prefixes[] = { "channel_claim.",
-	    "publish_max_rate.", "group.", "rule." };
-	size_t i;
+	const struct setting *s = setting_find(name);
 
-	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-		if (strcmp(name, exact[i]) == 0)
-			return 1;
-	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-			return 1;
-	return 0;
+	return s != NULL && s->owner == SETTING_RULES;
 }
 
 int
@@ -629,7 +612,7 @@ rules_set(struct rules *r, const char *name, const char *value,
 	if (strcmp(name, "revocable_tokens") == 0) {
 		if (r->set & T_REVOCABLE)
 			return msg(err, errlen, "%s is set twice", what);
-		if (config_parse_on_off(value, &r->revocable_tokens) != 0)
+		if (setting_on_off(value, &r->revocable_tokens) != 0)
 			return msg(err, errlen, "%s: expected on or off", what);
 		r->set |= T_REVOCABLE;
 		return 0;
