@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 
 #include "crypto.h"
-#include "policy.h"
 #include "setting.h"
 
 #define CONFIG_FILE_MAX (256 * 1024)
@@ -511,6 +510,117 @@ nomem:
 	return -1;
 }
 
+/* One rule.NAME.* rule, against the top-level ttl limits. */
+static int
+check_rule(const struct config *c, const struct rule *rule, long long limit,
+           char *err, size_t errlen)
+{
+	const struct rules *r = &c->rules;
+	long long ttl = rule->ttl ? rule->ttl : c->ttl;
+	long long max = rule->max_ttl ? rule->max_ttl : c->max_ttl;
+	size_t i;
+
+	if (rule->match == NULL)
+		return setting_fail(err, errlen, NULL, "%s: rule.%s has no "
+		    "rule.%s.match (whom it is for)", rule->where, rule->name,
+		    rule->name);
+	if (rule->capability == NULL)
+		return setting_fail(err, errlen, NULL, "%s: rule.%s has no "
+		    "rule.%s.capability (what it grants)", rule->where,
+		    rule->name, rule->name);
+	for (i = 0; i < rule->n_match; i++) {
+		const char *g = rule->match[i];
+
+		if (strncmp(g, "group:", 6) == 0 &&
+		    rules_group(r, g + 6) == NULL && r->group_header == NULL)
+			return setting_fail(err, errlen, NULL, "%s: rule.%s.match names "
+			    "group %s, but there is no group.%s list (and no "
+			    "group_header)", rule->where, rule->name, g + 6,
+			    g + 6);
+	}
+	if (max > limit)
+		return setting_fail(err, errlen, NULL, "%s: rule.%s: max_ttl (%lld ms) "
+		    "is over %lld ms, Ably's limit with revocable_tokens = on",
+		    rule->where, rule->name, max, limit);
+	if (ttl > max)
+		return setting_fail(err, errlen, NULL, "%s: rule.%s: ttl (%lld ms%s) is "
+		    "larger than max_ttl (%lld ms%s)", rule->where, rule->name,
+		    ttl, rule->ttl ? "" : ", the top-level ttl", max,
+		    rule->max_ttl ? "" : ", the top-level max_ttl");
+	return 0;
+}
+
+/* The identity and policy settings as a whole, once everything is read:
+ * every rule has a match and a capability, groups exist, ttl limits (24 h;
+ * 1 h with revocable_tokens, which also lowers a max_ttl left at its
+ * default), {clientId} only where an identity can fill it, trusted headers
+ * only with trusted_header_secret. Warns about $request and about JWT
+ * claims in other modes. Here, not in policy: a mistake stops start-up,
+ * and policy then only ever sees a configuration that passed. */
+static int
+check_policy(struct config *c, char *err, size_t errlen)
+{
+	struct rules *r = &c->rules;
+	const char *file = c->path ? c->path : "settings";
+	long long limit = r->revocable_tokens ? SETTING_REVOCABLE_MAX_TTL_MS :
+	    SETTING_MAX_TTL_MS;
+	int templates, claims;
+	size_t i;
+
+	if ((r->source == ID_HEADER || r->group_header != NULL) &&
+	    r->trusted_secret == NULL)
+		return setting_fail(err, errlen, NULL, "%s: client_id = $header:NAME and "
+		    "group_header need trusted_header_secret: the web server "
+		    "passes it as the parameter %s on the trusted path only, "
+		    "so a header that came any other way is refused", file,
+		    RULES_TRUSTED_PARAM);
+	if (r->revocable_tokens) {
+		if (c->max_ttl > limit && r->max_ttl_set)
+			return setting_fail(err, errlen, NULL, "%s: max_ttl (%lld ms) "
+			    "is over 1h, Ably's limit with revocable_tokens = "
+			    "on", file, c->max_ttl);
+		if (c->max_ttl > limit)
+			c->max_ttl = limit;
+		if (c->ttl > limit)
+			return setting_fail(err, errlen, NULL, "%s: ttl (%lld ms) is "
+			    "over 1h, Ably's limit with revocable_tokens = on",
+			    file, c->ttl);
+	}
+	for (i = 0; i < c->capability->n; i++)
+		if (!cap_template_ok(c->capability->entries[i].resource))
+			return setting_fail(err, errlen, NULL, "%s: capability: braces "
+			    "in resource names may appear only in the "
+			    "placeholder {clientId}", file);
+	templates = cap_has_template(c->capability) ||
+	    rules_uses_template(&r->dflt);
+	claims = rules_has_claims(&r->dflt);
+	for (i = 0; i < r->n; i++) {
+		if (check_rule(c, &r->rules[i], limit, err, errlen) != 0)
+			return -1;
+		templates |= rules_uses_template(&r->rules[i]);
+		claims |= rules_has_claims(&r->rules[i]);
+	}
+	if (templates && r->source == ID_FIXED) {
+		if (c->client_id == NULL)
+			return setting_fail(err, errlen, NULL, "%s: {clientId} is used, "
+			    "but client_id is empty: there is never an "
+			    "identity to fill it", file);
+		if (!cap_template_value_ok(c->client_id))
+			return setting_fail(err, errlen, NULL, "%s: client_id contains "
+			    "one of : * [ ] { } and so cannot fill {clientId} "
+			    "in a channel name", file);
+	}
+	if (r->source == ID_REQUEST)
+		log_warn("client_id = $request: EVERY CALLER PICKS ITS OWN "
+		    "clientId (and with it any rule that matches that id). "
+		    "For development only: never expose this endpoint");
+	if (claims && c->mode != MODE_JWT)
+		log_warn("revocation_key, channel_claim.* and "
+		    "publish_max_rate.* are JWT claims: mode %s does not use "
+		    "them", config_mode_name(c->mode));
+	return 0;
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -554,7 +664,7 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	}
 	if (finish_rest(c, path, err, errlen) != 0)
 		goto fail;
-	if (policy_config_check(c, err, errlen) != 0)
+	if (check_policy(c, err, errlen) != 0)
 		goto fail;
 	if (c->ttl > c->max_ttl) {
 		(void)snprintf(err, errlen, "%s: ttl (%lld ms) is larger than "

@@ -57,8 +57,11 @@ struct config {
 #define CONFIG_DEFAULT_REST_HOST (setting_table[SET_REST_HOST].dflt)
 
 /* Load defaults, then the file at path (NULL = none), then the
- * environment. On failure returns -1 with err naming the setting or
- * file:line; *c is then freed already. The key's secret is never quoted. */
+ * environment, then check the whole (rules, and how they meet the
+ * top-level ttl limits and identity source). On success *c is complete and
+ * stays read-only from then on; on failure returns -1 with err naming the
+ * setting or file:line, and *c is freed already. The key's secret is never
+ * quoted. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 

@@ -160,7 +160,7 @@ token_answered(void *ctx, enum tok_err rc, char *details,
 		e = *err;
 	}
 	free(details);
-	decision_free(&call->d);
+	policy_decision_free(&call->d);
 	finish_answer(call->ep, &call->r, &out, rc, &e, NULL, &call->cors,
 	    call->who, call->t0);
 	call->done(call->ctx, &out);
@@ -195,13 +195,13 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 		struct ably_token_ask ask;
 
 		if (ep->rest == NULL) {
-			decision_free(&d);
+			policy_decision_free(&d);
 			return tok_fail(e, TOK_EINTERNAL, 0,
 			    "no Ably REST client in this worker");
 		}
 		call = calloc(1, sizeof(*call));
 		if (call == NULL) {
-			decision_free(&d);
+			policy_decision_free(&d);
 			return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
 		}
 		call->d = d;
@@ -211,7 +211,7 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 		rc = ably_request_token_start(ep->rest, &c->key, &ask, rid,
 		    token_answered, call, e);
 		if (rc != TOK_OK) {
-			decision_free(&call->d);
+			policy_decision_free(&call->d);
 			free(call);
 			return rc;
 		}
@@ -219,7 +219,7 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 		return TOK_OK;
 	}
 	rc = issue(ep, &d, &body, &ctype, e);
-	decision_free(&d);
+	policy_decision_free(&d);
 	if (rc != TOK_OK)
 		return rc;
 	rc = resp_ok(out, ctype, body, strlen(body), cors);

@@ -16,6 +16,7 @@ enum tok_mode { MODE_TOKEN_REQUEST, MODE_JWT, MODE_TOKEN, MODE__MAX };
 /* Ably's limits on a token's lifetime, in ms. */
 #define SETTING_MIN_TTL_MS 1000LL
 #define SETTING_MAX_TTL_MS (24LL * 3600 * 1000)
+#define SETTING_REVOCABLE_MAX_TTL_MS (3600LL * 1000)  /* revocable keys */
 
 /* Strip spaces and tabs from both ends and a CR from the end, in place;
  * returns the new start inside s. */

@@ -277,7 +277,7 @@ test_decide_case(void **state)
 		assert_null(d.client_id);
 		assert_null(d.capability);
 	}
-	decision_free(&d);
+	policy_decision_free(&d);
 	assert_null(d.client_id);
 	assert_null(d.capability);
 	req_free(&r);
@@ -390,7 +390,7 @@ test_capability_spellings_agree(void **state)
 		assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
 		assert_string_equal(d.capability, "{\"chat:x\":[\"publish\","
 		    "\"subscribe\"],\"status\":[\"subscribe\"]}");
-		decision_free(&d);
+		policy_decision_free(&d);
 		req_free(&r);
 	}
 	config_free(&c);
@@ -416,9 +416,9 @@ test_default_follows_config(void **state)
 	assert_string_equal(d.capability,
 	    "{\"a\":[\"history\"],\"b\":[\"subscribe\"]}");
 	assert_int_equal(d.ttl, 120000);
-	decision_free(&d);
+	policy_decision_free(&d);
 	/* decision_free on a freed (zeroed) decision is harmless. */
-	decision_free(&d);
+	policy_decision_free(&d);
 	req_free(&r);
 	config_free(&c);
 }
@@ -716,7 +716,7 @@ test_policy_case(void **state)
 		assert_null(d.client_id);
 		assert_null(d.capability);
 	}
-	decision_free(&d);
+	policy_decision_free(&d);
 	r.src = NULL;
 	req_free(&r);
 	config_free(&c);
@@ -755,7 +755,7 @@ test_no_cross_user(void **state)
 			} else {
 				assert_true(e.kind == TOK_EDENIED);
 			}
-			decision_free(&d);
+			policy_decision_free(&d);
 			req_free(&r);
 		}
 	}
@@ -795,7 +795,7 @@ test_random_identity(void **state)
 	assert_int_equal(policy_decide(&c, &r, &d3, &e), TOK_OK);
 	assert_string_equal(d3.client_id, d1.client_id);
 	assert_string_equal(d3.capability, cap);
-	decision_free(&d3);
+	policy_decision_free(&d3);
 	req_free(&r);
 
 	/* one changed digit of the random part or of the MAC */
@@ -820,8 +820,8 @@ test_random_identity(void **state)
 	assert_false(identity_anonymous_ok(&other, d1.client_id));
 	assert_true(identity_anonymous_ok(&c.key, d1.client_id));
 	key_clear(&other);
-	decision_free(&d1);
-	decision_free(&d2);
+	policy_decision_free(&d1);
+	policy_decision_free(&d2);
 	config_free(&c);
 }
 
@@ -893,7 +893,7 @@ test_jwt_claims(void **state)
 			    "private:alice");
 			assert_string_equal(d.extra[3].value, "10");
 		}
-		decision_free(&d);
+		policy_decision_free(&d);
 		assert_null(d.extra);
 		assert_int_equal(d.n_extra, 0);
 		req_free(&r);
@@ -926,7 +926,7 @@ test_jwt_claims_anonymous_and_hostile(void **state)
 	assert_string_equal(d.extra[0].name, "ably.channel.public");
 	/* values are not templates */
 	assert_string_equal(d.extra[1].value, "{clientId}");
-	decision_free(&d);
+	policy_decision_free(&d);
 	req_free(&r);
 
 	make_request(&r, "eve:x", NULL, NULL);
@@ -954,7 +954,7 @@ test_jwt_claims_collide(void **state)
 	assert_int_equal(d.n_extra, 1);
 	assert_string_equal(d.extra[0].name, "ably.channel.bob");
 	assert_string_equal(d.extra[0].value, "mine");
-	decision_free(&d);
+	policy_decision_free(&d);
 	req_free(&r);
 	config_free(&c);
 }
