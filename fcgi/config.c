@@ -666,6 +666,12 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 		goto fail;
 	if (check_policy(c, err, errlen) != 0)
 		goto fail;
+	/* What req_parse must copy for identity: the secret only when one is
+	 * configured (no reason to hold a caller's guess at it otherwise). */
+	c->req_extra.trusted_param = c->rules.trusted_secret != NULL ?
+	    RULES_TRUSTED_PARAM : NULL;
+	c->req_extra.identity_param = c->rules.header;
+	c->req_extra.group_param = c->rules.group_header;
 	if (c->ttl > c->max_ttl) {
 		(void)snprintf(err, errlen, "%s: ttl (%lld ms) is larger than "
 		    "max_ttl (%lld ms)", path ? path : "settings", c->ttl,

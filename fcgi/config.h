@@ -13,6 +13,7 @@
 #include "capability.h"
 #include "key.h"
 #include "log.h"
+#include "request.h"
 #include "rules.h"
 #include "setting.h"
 
@@ -30,6 +31,8 @@ struct config {
 	long long ttl;                /* default lifetime, ms */
 	long long max_ttl;            /* largest ttl a caller may ask, ms */
 	struct rules rules;           /* identity source, groups, rules */
+	struct req_extra req_extra;   /* the parameters rules needs from a
+	                               * request (names borrowed from rules) */
 	char **cors_origins;          /* exact origins allowed for CORS */
 	size_t n_cors_origins;
 	size_t max_body;              /* bytes */

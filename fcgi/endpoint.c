@@ -279,7 +279,7 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 	    atomic_fetch_add_explicit(&ep->counts->requests, 1,
 	    memory_order_relaxed) + 1);
 	log_set_request_id(rid);
-	rc = req_parse(&r, src, c->max_body, &e);
+	rc = req_parse(&r, src, c->max_body, &c->req_extra, &e);
 	if (config_origin_allowed(c, r.origin))
 		cors.allow_origin = r.origin;
 	if (rc != TOK_OK) {
@@ -315,7 +315,6 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 		/* Answered later, by token_answered(). */
 		parked->ep = ep;
 		parked->r = r;
-		parked->r.src = NULL;  /* the source goes when we return */
 		parked->cors = cors;
 		memcpy(parked->rid, rid, sizeof(rid));
 		memcpy(parked->who, who, sizeof(who));

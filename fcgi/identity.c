@@ -103,7 +103,7 @@ static int
 trusted(const struct config *c, const struct request *r)
 {
 	static const char label[] = "ably-token trusted header secret";
-	const char *given = req_param(r, RULES_TRUSTED_PARAM);
+	const char *given = r->trusted_secret;
 	unsigned char a[CRYPTO_MAC_LEN], b[CRYPTO_MAC_LEN];
 	int ok;
 
@@ -188,10 +188,11 @@ trusted_headers(const struct config *c, const struct request *r,
 	if (rules->source != ID_HEADER && rules->group_header == NULL)
 		return TOK_OK;
 	proven = trusted(c, r);
+	/* req_parse copied them because the config named them. */
 	if (rules->source == ID_HEADER)
-		*user = req_param(r, rules->header);
+		*user = r->identity_header;
 	if (rules->group_header != NULL)
-		groups = req_param(r, rules->group_header);
+		groups = r->group_header;
 	if (!proven && ((*user != NULL && (*user)[0] != '\0') ||
 	    (groups != NULL && groups[0] != '\0'))) {
 		log_warn("a trusted identity header came without %s (or with "

@@ -15,7 +15,8 @@
  *
  * group_header (same trust rule as $header) adds the caller's groups. No
  * identity where the source needs one is TOK_EAUTH (401, code 40100).
- * Reads the request's parameters; no other I/O except the CSPRNG.
+ * Reads only the request (whose trusted headers req_parse copied, as the
+ * config's req_extra named them) and the config; no I/O except the CSPRNG.
  */
 #ifndef TOK_IDENTITY_H
 #define TOK_IDENTITY_H

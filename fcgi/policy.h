@@ -7,8 +7,10 @@
  * what it gets, never widen it: a clientId other than its identity is
  * refused (403), a requested capability is intersected with what the rule
  * allows (nothing in common: 403), a ttl outside [1 s, max_ttl] is 400.
- * Pure apart from reading the request's parameters and, for $random, the
- * CSPRNG.
+ * A function of (request, config) alone: the request carries every value
+ * it reads (req_parse copied them), so it never sees the web server's
+ * parameters. The only other input is the CSPRNG, for $random. Start-up
+ * checks of the policy settings are config_load's.
  */
 #ifndef TOK_POLICY_H
 #define TOK_POLICY_H

@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "crypto.h"
 #include "json_strict.h"
 
 /* TokenParams are flat; a little nesting is allowed for the capability
@@ -314,16 +315,64 @@ parse_path(struct request *r, const struct req_source *src)
 	return r->path ? TOK_OK : TOK_ENOMEM;
 }
 
+/* Replace *slot with a copy of parameter name (NULL name or absent: NULL).
+ * -1 when out of memory. */
+static int
+copy_param(char **slot, const struct req_source *src, const char *name)
+{
+	const char *v = name ? src->param(src->ctx, name) : NULL;
+	char *copy = NULL;
+
+	if (v != NULL) {
+		copy = strdup(v);
+		if (copy == NULL)
+			return -1;
+	}
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+static void
+wipe_free(char *s)
+{
+	if (s != NULL) {
+		crypto_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+enum tok_err
+req_copy_extra(struct request *r, const struct req_source *src,
+               const struct req_extra *extra, struct tok_error *e)
+{
+	static const struct req_extra none = { NULL, NULL, NULL };
+	char *secret = NULL;
+
+	if (extra == NULL)
+		extra = &none;
+	/* The secret goes through a slot of its own so the old one is
+	 * wiped, not just freed. */
+	if (copy_param(&secret, src, extra->trusted_param) != 0 ||
+	    copy_param(&r->identity_header, src, extra->identity_param) != 0 ||
+	    copy_param(&r->group_header, src, extra->group_param) != 0) {
+		wipe_free(secret);
+		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+	}
+	wipe_free(r->trusted_secret);
+	r->trusted_secret = secret;
+	return TOK_OK;
+}
+
 enum tok_err
 req_parse(struct request *r, const struct req_source *src, size_t max_body,
-          struct tok_error *e)
+          const struct req_extra *extra, struct tok_error *e)
 {
 	const char *m = src->param(src->ctx, "REQUEST_METHOD");
 	const char *qs;
 	enum tok_err rc;
 
 	memset(r, 0, sizeof(*r));
-	r->src = src;
 	if (m == NULL)
 		m = "GET";
 	(void)snprintf(r->method_name, sizeof(r->method_name), "%s", m);
@@ -339,6 +388,9 @@ req_parse(struct request *r, const struct req_source *src, size_t max_body,
 	r->remote_user = dup_param(src, "REMOTE_USER");
 	if (parse_path(r, src) != TOK_OK)
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+	rc = req_copy_extra(r, src, extra, e);
+	if (rc != TOK_OK)
+		return rc;
 	if (r->method == REQ_OPTIONS) {
 		r->preflight_headers = dup_param(src,
 		    "HTTP_ACCESS_CONTROL_REQUEST_HEADERS");
@@ -373,13 +425,8 @@ req_free(struct request *r)
 	free(r->client_id.text);
 	free(r->capability.text);
 	free(r->ttl.text);
+	wipe_free(r->trusted_secret);
+	free(r->identity_header);
+	free(r->group_header);
 	memset(r, 0, sizeof(*r));
-}
-
-const char *
-req_param(const struct request *r, const char *name)
-{
-	if (r->src == NULL || r->src->param == NULL)
-		return NULL;
-	return r->src->param(r->src->ctx, name);
 }

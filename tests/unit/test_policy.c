@@ -689,7 +689,7 @@ test_policy_case(void **state)
 	load_conf(&c, t->conf);
 	make_request(&r, t->client_id, t->capability, t->ttl);
 	fake_params_text(&fp, storage, sizeof(storage), t->params);
-	r.src = &src;
+	assert_int_equal(req_copy_extra(&r, &src, &c.req_extra, &e), TOK_OK);
 	if (t->remote_user != NULL) {
 		r.remote_user = strdup(t->remote_user);
 		assert_non_null(r.remote_user);
@@ -717,7 +717,6 @@ test_policy_case(void **state)
 		assert_null(d.capability);
 	}
 	policy_decision_free(&d);
-	r.src = NULL;
 	req_free(&r);
 	config_free(&c);
 }
