@@ -1,4 +1,11 @@
-/* cli: sign and jwt subcommands. */
+/* cli: the sign and jwt subcommands.
+ *
+ * They print what the endpoint would hand out, from the same builders
+ * (token_request, jwt) and the same config, so a person can check a key
+ * and tests can compare against ably-js byte for byte (--timestamp,
+ * --nonce, --iat and --exp pin what is otherwise the clock or random).
+ * Exit codes: 0 printed, 1 the signing failed, 2 a usage or config error.
+ */
 #include "cli.h"
 
 #include <getopt.h>
@@ -62,7 +69,9 @@ usage(FILE *f, const char *cmd)
 "  --nonce TEXT          nonce, 16+ chars (default: 32 random hex chars)\n");
 }
 
-/* Load the key from --key, else the environment / config file. */
+/* Load the key from --key, else the environment / config file. The whole
+ * config is loaded even with --key: its ttl is jwt's default lifetime, and
+ * a config that would not start the service should not sign either. */
 static int
 load_key(const struct cli_opts *o, struct config *cfg)
 {
@@ -114,6 +123,9 @@ canonical_capability(const char *text, char **out)
 	return *out ? 0 : -1;
 }
 
+/* `ably-token sign`: a TokenRequest as ably-js createTokenRequest() makes
+ * it; TokenParams not given stay out of it (Ably then uses its defaults),
+ * unlike the endpoint, which always decides them. */
 static int
 run_sign(const struct cli_opts *o, const struct config *cfg)
 {
@@ -163,6 +175,8 @@ out:
 	return rc;
 }
 
+/* `ably-token jwt`: an Ably JWT; exp follows iat unless given, so a
+ * pinned --iat alone still yields a token of the configured lifetime. */
 static int
 run_jwt(const struct cli_opts *o, const struct config *cfg)
 {
@@ -236,6 +250,8 @@ cli_main(int argc, char **argv)
 	struct config cfg;
 	int c, rc;
 
+	/* argv[0] is the subcommand; start after it even when getopt ran
+	 * before in this process. */
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -257,6 +273,8 @@ cli_main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* Options of the other subcommand are mistakes, not ignored: a
+	 * --nonce given to jwt would otherwise look as if it had an effect. */
 	if (optind != argc ||
 	    (is_jwt && (o.timestamp != NULL || o.nonce != NULL)) ||
 	    (!is_jwt && (o.iat || o.exp || o.revocation_key))) {

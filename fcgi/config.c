@@ -1,4 +1,11 @@
-/* config: parse `name = value` lines, validate, apply the environment. */
+/* config: parse `name = value` lines, validate, apply the environment.
+ *
+ * The table of settings (setting.c) says which names exist, their type,
+ * bounds and default; this file applies a value to struct config (rules.c
+ * the policy's own settings), then checks the whole once it is read. A
+ * mistake anywhere stops start-up with file:line: the service must never
+ * run on a configuration it read differently from how it was written.
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -10,6 +17,8 @@
 #include "crypto.h"
 #include "setting.h"
 
+/* Far more than any real config; a bound so a wrong path (a log file, a
+ * device) is refused instead of read whole into memory. */
 #define CONFIG_FILE_MAX (256 * 1024)
 
 static const char *const mode_names[MODE__MAX] = {
@@ -78,6 +87,10 @@ struct origin {
 #define fail(err, errlen, o, ...) setting_fail(err, errlen, (o)->where, \
 	__VA_ARGS__)
 
+/* The key: parsed into a local first, so a bad value leaves the previous
+ * key (or none) in place. An empty value removes it, so the environment
+ * can still supply one. key_source records where it came from (for the
+ * start-up line), never the secret. */
 static int
 set_key(struct config *c, const char *value, const struct origin *o,
         char *err, size_t errlen)
@@ -99,6 +112,9 @@ set_key(struct config *c, const char *value, const struct origin *o,
 	return 0;
 }
 
+/* The default capability, strictly parsed (it is what callers get), and
+ * kept canonical as text too: most answers use it unchanged, so it is
+ * printed once here rather than per request. */
 static int
 set_capability(struct config *c, const char *value, const struct origin *o,
                char *err, size_t errlen)
@@ -614,7 +630,9 @@ check_policy(struct config *c, char *err, size_t errlen)
 		log_warn("client_id = $request: EVERY CALLER PICKS ITS OWN "
 		    "clientId (and with it any rule that matches that id). "
 		    "For development only: never expose this endpoint");
-	if (claims && c->mode != MODE_JWT)
+	/* The table says in which modes the claims have effect (jwt). */
+	if (claims && !(setting_table[SET_REVOCATION_KEY].modes &
+	    SETTING_MODE(c->mode)))
 		log_warn("revocation_key, channel_claim.* and "
 		    "publish_max_rate.* are JWT claims: mode %s does not use "
 		    "them", config_mode_name(c->mode));

@@ -1,4 +1,11 @@
-/* rules: parse the policy settings (identity source, groups, rules). */
+/* rules: parse the policy settings (identity source, groups, rules).
+ *
+ * Each setting is checked on its own here, as it is read, so a message can
+ * name its file:line; how the settings fit together (a rule's group exists,
+ * ttl within max_ttl, {clientId} fillable) is checked by config_load once
+ * everything is read. Everything kept is an owned copy: the config file's
+ * text is wiped after parsing (it may hold the key).
+ */
 #include "rules.h"
 
 #include <stdio.h>
@@ -9,7 +16,8 @@
 #include "crypto.h"
 #include "setting.h"
 
-/* Fields of a rule (and the top-level default), for "set twice". */
+/* Fields of a rule (and the top-level default), for "set twice": a second
+ * value would silently win, and which one the operator meant is a guess. */
 enum {
 	F_MATCH = 1u << 0,
 	F_CAPABILITY = 1u << 1,
@@ -26,6 +34,8 @@ enum {
 	T_REVOCABLE = 1u << 2,
 };
 
+/* Bounds on what goes into a JWT claim: a token is sent with every
+ * connection, so a typo pasting a file into a claim must not make it huge. */
 #define CLAIM_VALUE_MAX 1024
 #define CLAIM_CHANNEL_MAX 256
 
@@ -143,7 +153,8 @@ rules_uses_template(const struct rule *rule)
 	return 0;
 }
 
-/* Rule and group names: letters, digits, '_' and '-'. */
+/* Rule and group names: letters, digits, '_' and '-'. Nothing that could
+ * be read as the '.' or ':' separating them from the rest of a setting. */
 static int
 name_ok(const char *s, size_t n)
 {
@@ -254,8 +265,9 @@ header_param(const char *name, const char *what, char *err, size_t errlen)
 		    "digits and '-' (like X-Remote-User)", what);
 		return NULL;
 	}
-	/* CGI passes these two without the HTTP_ prefix; neither is an
-	 * identity. */
+	/* CGI passes these two without the HTTP_ prefix, so HTTP_CONTENT_TYPE
+	 * would never be set, and the client controls them anyway: neither
+	 * can carry an identity. */
 	if (strcasecmp(name, "Content-Type") == 0 ||
 	    strcasecmp(name, "Content-Length") == 0) {
 		msg(err, errlen, "%s: %s cannot carry an identity", what, name);
@@ -314,7 +326,10 @@ rules_set_identity(struct rules *r, const char *value, char *err,
 	return 1;
 }
 
-/* The rule called name (created at the end if new). */
+/* The rule called name (created at the end if new). A rule's settings may
+ * be spread over the file; the first one's file:line names the rule in
+ * later messages, and their first appearance fixes the order in which
+ * policy tries the rules. */
 static struct rule *
 find_rule(struct rules *r, const char *name, size_t n, const char *where,
           char *err, size_t errlen)
@@ -350,7 +365,8 @@ find_rule(struct rules *r, const char *name, size_t n, const char *where,
 }
 
 /* A positive number of messages per second (digits, optionally a
- * fraction), kept as text: the JWT claim shows it as written. */
+ * fraction), kept as text: the JWT claim shows it as written, and a double
+ * printed back could read 0.1 as 0.10000000000000001. */
 static int
 rate_ok(const char *s)
 {
@@ -420,7 +436,8 @@ add_claim(struct rule *rule, int kind, const char *channel,
 	return 0;
 }
 
-/* The settings a rule and the top level share. field is the name after
+/* The settings a rule and the top level share (the top level is the rule
+ * for callers no rule matches). field is the name after
  * "rule.<name>." (or the whole name at the top level). Returns 1 if the
  * field is not one of these. */
 static int
@@ -551,8 +568,9 @@ set_group(struct rules *r, const char *name, const char *value,
 	return 0;
 }
 
-/* The secret a web server passes in RULES_TRUSTED_PARAM: long, and of
- * characters that need no quoting in a web server's config. */
+/* The secret a web server passes in RULES_TRUSTED_PARAM: long enough
+ * not to be guessed, and of characters that need no quoting in nginx's or
+ * Apache's config (a quoting mistake there would send a different one). */
 static int
 secret_ok(const char *s)
 {
@@ -562,6 +580,8 @@ secret_ok(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~+/=-") == n;
 }
 
+/* The table in setting.c says which settings are rules': one list of
+ * names for the whole config file. */
 int
 rules_is_setting(const char *name)
 {
