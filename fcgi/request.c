@@ -1,7 +1,7 @@
 /* request: CGI parameters + body -> struct request. */
 #include "request.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 
 #include "crypto.h"
 #include "json_strict.h"
+#include "setting.h"
 
 /* TokenParams are flat; a little nesting is allowed for the capability
  * object inside a JSON body, nothing deeper. */
@@ -256,15 +257,13 @@ read_body(struct request *r, const struct req_source *src, size_t max_body,
 	unsigned long long want = 0;
 	enum tok_err rc;
 	size_t got = 0;
-	char *body, *end;
+	char *body;
 
-	if (cl != NULL && cl[0] != '\0') {
-		errno = 0;
-		want = strtoull(cl, &end, 10);
-		if (cl[0] < '0' || cl[0] > '9' || *end != '\0' || errno != 0)
-			return tok_fail(e, TOK_EINVAL, 40000,
-			    "invalid Content-Length");
-	}
+	/* Any number that fits is read, so a huge one is "too large" (413),
+	 * and only what is not a number at all is 400. */
+	if (cl != NULL && cl[0] != '\0' &&
+	    setting_unumber(cl, ULLONG_MAX, &want) != 0)
+		return tok_fail(e, TOK_EINVAL, 40000, "invalid Content-Length");
 	if (want > max_body)
 		return tok_fail(e, TOK_ETOOBIG, 40000,
 		    "request body is larger than %zu bytes", max_body);

@@ -146,33 +146,57 @@ setting_on_off(const char *value, int *out)
 	return 0;
 }
 
-int
-setting_number_n(const char *text, size_t n, long long min, long long max,
-                 long long *out)
+/* The n digits at text (at least one, nothing else) into *v, which must
+ * not exceed limit. */
+static int
+digits(const char *text, size_t n, unsigned long long limit,
+       unsigned long long *v)
 {
-	unsigned long long v = 0, limit = (unsigned long long)LLONG_MAX;
-	long long value;
-	size_t i = 0;
-	int neg = 0;
+	size_t i;
 
-	if (n > 0 && text[0] == '-' && min < 0) {
-		neg = 1;
-		i = 1;
-		limit += 1;  /* -LLONG_MIN does not fit in a long long */
-	}
-	if (i == n)
+	*v = 0;
+	if (n == 0)
 		return -1;
-	for (; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		unsigned d;
 
 		if (text[i] < '0' || text[i] > '9')
 			return -1;
 		d = (unsigned)(text[i] - '0');
 		/* Checked before the multiplication, so it cannot wrap. */
-		if (v > (limit - d) / 10)
+		if (*v > (limit - d) / 10)
 			return -1;
-		v = v * 10 + d;
+		*v = *v * 10 + d;
 	}
+	return 0;
+}
+
+int
+setting_unumber(const char *text, unsigned long long max,
+                unsigned long long *out)
+{
+	unsigned long long v;
+
+	if (digits(text, strlen(text), ULLONG_MAX, &v) != 0 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+setting_number_n(const char *text, size_t n, long long min, long long max,
+                 long long *out)
+{
+	unsigned long long v, limit = (unsigned long long)LLONG_MAX;
+	long long value;
+	int neg = 0;
+
+	if (n > 0 && text[0] == '-' && min < 0) {
+		neg = 1;
+		limit += 1;  /* -LLONG_MIN does not fit in a long long */
+	}
+	if (digits(text + neg, n - (size_t)neg, limit, &v) != 0)
+		return -1;
 	if (!neg)
 		value = (long long)v;
 	else if (v == (unsigned long long)LLONG_MAX + 1)

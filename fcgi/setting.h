@@ -43,6 +43,12 @@ int setting_number(const char *text, long long min, long long max,
                    long long *out)
 	__attribute__((warn_unused_result));
 
+/* An unsigned decimal number up to max (ULLONG_MAX: any that fits) into
+ * *out; digits only. -1 when longer than unsigned long long holds. */
+int setting_unumber(const char *text, unsigned long long max,
+                    unsigned long long *out)
+	__attribute__((warn_unused_result));
+
 /* setting_split flags. */
 #define SETTING_SPLIT_SKIP_EMPTY 1u  /* empty items are not passed on */
 #define SETTING_SPLIT_TRIM_CR 2u     /* also strip a CR at an item's end */

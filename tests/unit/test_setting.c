@@ -74,6 +74,25 @@ test_number_n_stops_at_n(void **state)
 }
 
 static void
+test_unumber(void **state)
+{
+	unsigned long long v = 7;
+
+	(void)state;
+	assert_int_equal(setting_unumber("18446744073709551615", ULLONG_MAX,
+	    &v), 0);
+	assert_true(v == ULLONG_MAX);
+	assert_int_equal(setting_unumber("18446744073709551616", ULLONG_MAX,
+	    &v), -1);
+	assert_int_equal(setting_unumber("0", 0, &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(setting_unumber("2", 1, &v), -1);
+	assert_int_equal(setting_unumber("-1", ULLONG_MAX, &v), -1);
+	assert_int_equal(setting_unumber(" 1", ULLONG_MAX, &v), -1);
+	assert_int_equal(setting_unumber("", ULLONG_MAX, &v), -1);
+}
+
+static void
 test_on_off(void **state)
 {
 	static const char *const on[] = { "on", "yes", "true", "1" };
@@ -237,6 +256,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_number),
 		cmocka_unit_test(test_number_n_stops_at_n),
+		cmocka_unit_test(test_unumber),
 		cmocka_unit_test(test_on_off),
 		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_split),
