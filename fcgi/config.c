@@ -537,32 +537,32 @@ check_rule(const struct config *c, const struct rule *rule, long long limit,
 	size_t i;
 
 	if (rule->match == NULL)
-		return setting_fail(err, errlen, NULL, "%s: rule.%s has no "
-		    "rule.%s.match (whom it is for)", rule->where, rule->name,
+		return setting_fail(err, errlen, rule->where, "rule.%s has "
+		    "no rule.%s.match (whom it is for)", rule->name,
 		    rule->name);
 	if (rule->capability == NULL)
-		return setting_fail(err, errlen, NULL, "%s: rule.%s has no "
-		    "rule.%s.capability (what it grants)", rule->where,
-		    rule->name, rule->name);
+		return setting_fail(err, errlen, rule->where, "rule.%s has "
+		    "no rule.%s.capability (what it grants)", rule->name,
+		    rule->name);
 	for (i = 0; i < rule->n_match; i++) {
 		const char *g = rule->match[i];
 
 		if (strncmp(g, "group:", 6) == 0 &&
 		    rules_group(r, g + 6) == NULL && r->group_header == NULL)
-			return setting_fail(err, errlen, NULL, "%s: rule.%s.match names "
-			    "group %s, but there is no group.%s list (and no "
-			    "group_header)", rule->where, rule->name, g + 6,
-			    g + 6);
+			return setting_fail(err, errlen, rule->where,
+			    "rule.%s.match names group %s, but there is no "
+			    "group.%s list (and no group_header)", rule->name,
+			    g + 6, g + 6);
 	}
 	if (max > limit)
-		return setting_fail(err, errlen, NULL, "%s: rule.%s: max_ttl (%lld ms) "
-		    "is over %lld ms, Ably's limit with revocable_tokens = on",
-		    rule->where, rule->name, max, limit);
+		return setting_fail(err, errlen, rule->where, "rule.%s: "
+		    "max_ttl (%lld ms) is over %lld ms, Ably's limit with "
+		    "revocable_tokens = on", rule->name, max, limit);
 	if (ttl > max)
-		return setting_fail(err, errlen, NULL, "%s: rule.%s: ttl (%lld ms%s) is "
-		    "larger than max_ttl (%lld ms%s)", rule->where, rule->name,
-		    ttl, rule->ttl ? "" : ", the top-level ttl", max,
-		    rule->max_ttl ? "" : ", the top-level max_ttl");
+		return setting_fail(err, errlen, rule->where, "rule.%s: ttl "
+		    "(%lld ms%s) is larger than max_ttl (%lld ms%s)",
+		    rule->name, ttl, rule->ttl ? "" : ", the top-level ttl",
+		    max, rule->max_ttl ? "" : ", the top-level max_ttl");
 	return 0;
 }
 
@@ -585,28 +585,30 @@ check_policy(struct config *c, char *err, size_t errlen)
 
 	if ((r->source == ID_HEADER || r->group_header != NULL) &&
 	    r->trusted_secret == NULL)
-		return setting_fail(err, errlen, NULL, "%s: client_id = $header:NAME and "
-		    "group_header need trusted_header_secret: the web server "
-		    "passes it as the parameter %s on the trusted path only, "
-		    "so a header that came any other way is refused", file,
-		    RULES_TRUSTED_PARAM);
+		return setting_fail(err, errlen, file, "client_id = "
+		    "$header:NAME and group_header need trusted_header_secret: "
+		    "the web server passes it as the parameter %s on the "
+		    "trusted path only, so a header that came any other way is "
+		    "refused", RULES_TRUSTED_PARAM);
 	if (r->revocable_tokens) {
 		if (c->max_ttl > limit && r->max_ttl_set)
-			return setting_fail(err, errlen, NULL, "%s: max_ttl (%lld ms) "
-			    "is over 1h, Ably's limit with revocable_tokens = "
-			    "on", file, c->max_ttl);
+			return setting_fail(err, errlen, file, "max_ttl "
+			    "(%lld ms) is over 1h, Ably's limit with "
+			    "revocable_tokens = on", c->max_ttl);
+		/* A max_ttl left at its default follows the key's limit; the
+		 * config is still being built, so this is its last write. */
 		if (c->max_ttl > limit)
 			c->max_ttl = limit;
 		if (c->ttl > limit)
-			return setting_fail(err, errlen, NULL, "%s: ttl (%lld ms) is "
-			    "over 1h, Ably's limit with revocable_tokens = on",
-			    file, c->ttl);
+			return setting_fail(err, errlen, file, "ttl (%lld ms) "
+			    "is over 1h, Ably's limit with revocable_tokens = "
+			    "on", c->ttl);
 	}
 	for (i = 0; i < c->capability->n; i++)
 		if (!cap_template_ok(c->capability->entries[i].resource))
-			return setting_fail(err, errlen, NULL, "%s: capability: braces "
-			    "in resource names may appear only in the "
-			    "placeholder {clientId}", file);
+			return setting_fail(err, errlen, file, "capability: "
+			    "braces in resource names may appear only in the "
+			    "placeholder {clientId}");
 	templates = cap_has_template(c->capability) ||
 	    rules_uses_template(&r->dflt);
 	claims = rules_has_claims(&r->dflt);
@@ -618,13 +620,13 @@ check_policy(struct config *c, char *err, size_t errlen)
 	}
 	if (templates && r->source == ID_FIXED) {
 		if (c->client_id == NULL)
-			return setting_fail(err, errlen, NULL, "%s: {clientId} is used, "
-			    "but client_id is empty: there is never an "
-			    "identity to fill it", file);
+			return setting_fail(err, errlen, file, "{clientId} is "
+			    "used, but client_id is empty: there is never an "
+			    "identity to fill it");
 		if (!cap_template_value_ok(c->client_id))
-			return setting_fail(err, errlen, NULL, "%s: client_id contains "
-			    "one of : * [ ] { } and so cannot fill {clientId} "
-			    "in a channel name", file);
+			return setting_fail(err, errlen, file, "client_id "
+			    "contains one of : * [ ] { } and so cannot fill "
+			    "{clientId} in a channel name");
 	}
 	if (r->source == ID_REQUEST)
 		log_warn("client_id = $request: EVERY CALLER PICKS ITS OWN "

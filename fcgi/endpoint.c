@@ -185,7 +185,7 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 	if (!key_loaded(&c->key))
 		return tok_fail(e, TOK_ECONFIG, 50000, "the token endpoint has "
 		    "no Ably key configured (set ABLY_API_KEY or key = ...)");
-	rc = policy_decide(c, r, &d, e);
+	rc = policy_decide(r, c, &d, e);
 	if (rc != TOK_OK)
 		return rc;
 	log_escape(who, wholen, d.client_id ? d.client_id : "-",

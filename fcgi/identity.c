@@ -208,7 +208,7 @@ trusted_headers(const struct config *c, const struct request *r,
 }
 
 enum tok_err
-identity_resolve(const struct config *c, const struct request *r,
+identity_resolve(const struct request *r, const struct config *c,
                  struct identity *out, struct tok_error *e)
 {
 	const struct req_value *asked = &r->client_id;

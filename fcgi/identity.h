@@ -43,7 +43,7 @@ struct identity {
  * unusable, or a trusted header without the secret), TOK_EDENIED 40300 (a
  * clientId presented under $random that this endpoint did not issue),
  * TOK_EINVAL 40012 (a bad clientId under $request). */
-enum tok_err identity_resolve(const struct config *c, const struct request *r,
+enum tok_err identity_resolve(const struct request *r, const struct config *c,
                               struct identity *out, struct tok_error *e)
 	__attribute__((warn_unused_result));
 

@@ -289,7 +289,7 @@ claims:
 }
 
 enum tok_err
-policy_decide(const struct config *c, const struct request *r,
+policy_decide(const struct request *r, const struct config *c,
               struct decision *d, struct tok_error *e)
 {
 	const struct rule *rule = NULL;
@@ -303,7 +303,7 @@ policy_decide(const struct config *c, const struct request *r,
 	 * they may have (403). */
 	rc = check_client_id_text(r, e);
 	if (rc == TOK_OK)
-		rc = identity_resolve(c, r, &id, e);
+		rc = identity_resolve(r, c, &id, e);
 	if (rc == TOK_OK) {
 		rule = policy_rule_for(c, &id);
 		rc = decide_ttl(c, rule, r, d, e);

@@ -1,4 +1,4 @@
-/* policy: who gets what. (config, request) -> clientId, capability, ttl
+/* policy: who gets what. (request, config) -> clientId, capability, ttl
  * and, in jwt mode, the extra claims.
  *
  * The caller's identity comes from the config's client_id source
@@ -41,7 +41,7 @@ struct decision {
  * them); on failure *d is empty and e says why, with Ably's codes:
  * 400 40012 bad clientId, 400 40003 ttl, 400 40000 capability, 401 40100
  * no identity, 403 40300 clientId refused, 403 40160 no capability. */
-enum tok_err policy_decide(const struct config *c, const struct request *r,
+enum tok_err policy_decide(const struct request *r, const struct config *c,
                            struct decision *d, struct tok_error *e)
 	__attribute__((warn_unused_result));
 

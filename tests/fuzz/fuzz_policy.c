@@ -242,11 +242,11 @@ FUZZ_ENTRY(const uint8_t *data, size_t size)
 	r.trusted_secret = fpol_dup(values[6]);
 
 	memset(&e, 0, sizeof(e));
-	rc = policy_decide(c, &r, &d, &e);
+	rc = policy_decide(&r, c, &d, &e);
 	fpol_check(c, &r, rc, &d, &e);
 	if (c->rules.source != ID_RANDOM) {
 		memset(&e2, 0, sizeof(e2));
-		rc2 = policy_decide(c, &r, &again, &e2);
+		rc2 = policy_decide(&r, c, &again, &e2);
 		FUZZ_CHECK(rc2 == rc, "the same decision twice");
 		if (rc == TOK_OK)
 			FUZZ_CHECK(strcmp(d.capability, again.capability) == 0 &&

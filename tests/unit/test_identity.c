@@ -150,7 +150,7 @@ test_resolve_case(void **state)
 	r.group_header = dup_or_null(t->groups);
 	r.trusted_secret = dup_or_null(t->secret);
 	memset(&e, 0, sizeof(e));
-	rc = identity_resolve(&c, &r, &id, &e);
+	rc = identity_resolve(&r, &c, &id, &e);
 	if (rc != t->want)
 		fail_msg("%s: rc %d (%s), want %d", t->name, rc, e.message,
 		    t->want);
@@ -184,7 +184,7 @@ test_groups(void **state)
 	r.identity_header = dup_or_null("erin");
 	r.group_header = dup_or_null(" staff ,dev,, ops ");
 	r.trusted_secret = dup_or_null(SECRET);
-	assert_int_equal(identity_resolve(&c, &r, &id, &e), TOK_OK);
+	assert_int_equal(identity_resolve(&r, &c, &id, &e), TOK_OK);
 	assert_int_equal(id.n_groups, 3);
 	assert_string_equal(id.groups[0], "staff");
 	assert_string_equal(id.groups[1], "dev");
@@ -215,7 +215,7 @@ test_groups_too_many(void **state)
 	r.identity_header = dup_or_null("erin");
 	r.group_header = dup_or_null(list);
 	r.trusted_secret = dup_or_null(SECRET);
-	assert_int_equal(identity_resolve(&c, &r, &id, &e), TOK_EAUTH);
+	assert_int_equal(identity_resolve(&r, &c, &id, &e), TOK_EAUTH);
 	identity_free(&id);
 	req_free(&r);
 	config_free(&c);
@@ -284,17 +284,17 @@ test_anonymous(void **state)
 	/* Through identity_resolve: none asked -> new; presented -> kept;
 	 * forged -> 403. */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(identity_resolve(&c, &r, &id, &e), TOK_OK);
+	assert_int_equal(identity_resolve(&r, &c, &id, &e), TOK_OK);
 	assert_true(identity_anonymous_ok(&c.key, id.id));
 	identity_free(&id);
 	r.client_id.present = 1;
 	r.client_id.text = dup_or_null(a);
-	assert_int_equal(identity_resolve(&c, &r, &id, &e), TOK_OK);
+	assert_int_equal(identity_resolve(&r, &c, &id, &e), TOK_OK);
 	assert_string_equal(id.id, a);
 	identity_free(&id);
 	free(r.client_id.text);
 	r.client_id.text = dup_or_null("anon-forged");
-	assert_int_equal(identity_resolve(&c, &r, &id, &e), TOK_EDENIED);
+	assert_int_equal(identity_resolve(&r, &c, &id, &e), TOK_EDENIED);
 	assert_int_equal(e.code, 40300);
 	identity_free(&id);
 	req_free(&r);

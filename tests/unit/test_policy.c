@@ -252,7 +252,7 @@ test_decide_case(void **state)
 		c.max_ttl = t->max_ttl;
 	make_request(&r, t->client_id, t->capability, t->ttl);
 	memset(&e, 0, sizeof(e));
-	rc = policy_decide(&c, &r, &d, &e);
+	rc = policy_decide(&r, &c, &d, &e);
 	if (rc != t->want)
 		fail_msg("%s: rc %d (%s), want %d", t->name, rc, e.message,
 		    t->want);
@@ -387,7 +387,7 @@ test_capability_spellings_agree(void **state)
 		struct tok_error e;
 
 		make_request(&r, NULL, spellings[i], NULL);
-		assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+		assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 		assert_string_equal(d.capability, "{\"chat:x\":[\"publish\","
 		    "\"subscribe\"],\"status\":[\"subscribe\"]}");
 		policy_decision_free(&d);
@@ -411,7 +411,7 @@ test_default_follows_config(void **state)
 	set_capability(&c, "{\"b\":[\"subscribe\"],\"a\":[\"history\"]}");
 	c.ttl = 120000;
 	make_request(&r, NULL, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 	assert_string_equal(d.client_id, "svc-42");
 	assert_string_equal(d.capability,
 	    "{\"a\":[\"history\"],\"b\":[\"subscribe\"]}");
@@ -695,7 +695,7 @@ test_policy_case(void **state)
 		assert_non_null(r.remote_user);
 	}
 	memset(&e, 0, sizeof(e));
-	rc = policy_decide(&c, &r, &d, &e);
+	rc = policy_decide(&r, &c, &d, &e);
 	if (rc != t->want)
 		fail_msg("%s: rc %d (%d %s), want %d", t->name, rc, e.code,
 		    e.message, t->want);
@@ -745,7 +745,7 @@ test_no_cross_user(void **state)
 
 			make_request(&r, ids[j], asks[i], NULL);
 			r.remote_user = strdup("alice");
-			if (policy_decide(&c, &r, &d, &e) == TOK_OK) {
+			if (policy_decide(&r, &c, &d, &e) == TOK_OK) {
 				assert_string_equal(d.client_id, "alice");
 				if (strstr(d.capability, "private:bob") != NULL)
 					fail_msg("alice got %s", d.capability);
@@ -777,8 +777,8 @@ test_random_identity(void **state)
 	load_conf(&c, "client_id = $random\ncapability = "
 	    "{\"anon:{clientId}\":[\"*\"],\"public\":[\"subscribe\"]}\n");
 	make_request(&r, NULL, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d1, &e), TOK_OK);
-	assert_int_equal(policy_decide(&c, &r, &d2, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d1, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d2, &e), TOK_OK);
 	req_free(&r);
 	assert_int_equal(strlen(d1.client_id), IDENTITY_ANON_LEN);
 	assert_int_equal(strncmp(d1.client_id, "anon-", 5), 0);
@@ -791,7 +791,7 @@ test_random_identity(void **state)
 
 	/* ably-js renews with the clientId it was given */
 	make_request(&r, d1.client_id, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d3, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d3, &e), TOK_OK);
 	assert_string_equal(d3.client_id, d1.client_id);
 	assert_string_equal(d3.capability, cap);
 	policy_decision_free(&d3);
@@ -801,17 +801,17 @@ test_random_identity(void **state)
 	(void)snprintf(forged, sizeof(forged), "%s", d1.client_id);
 	forged[10] = forged[10] == '0' ? '1' : '0';
 	make_request(&r, forged, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d3, &e), TOK_EDENIED);
+	assert_int_equal(policy_decide(&r, &c, &d3, &e), TOK_EDENIED);
 	assert_int_equal(e.code, 40300);
 	req_free(&r);
 	(void)snprintf(forged, sizeof(forged), "%s", d1.client_id);
 	forged[IDENTITY_ANON_LEN - 1] =
 	    forged[IDENTITY_ANON_LEN - 1] == 'a' ? 'b' : 'a';
 	make_request(&r, forged, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d3, &e), TOK_EDENIED);
+	assert_int_equal(policy_decide(&r, &c, &d3, &e), TOK_EDENIED);
 	req_free(&r);
 	make_request(&r, "anon-alice", NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d3, &e), TOK_EDENIED);
+	assert_int_equal(policy_decide(&r, &c, &d3, &e), TOK_EDENIED);
 	req_free(&r);
 	/* an id another key made */
 	assert_int_equal(key_parse("appTwo.keyTwo:"
@@ -861,13 +861,13 @@ test_jwt_claims(void **state)
 		assert_int_equal(c.max_ttl, 3600000);
 		make_request(&r, NULL, NULL, "3600001");
 		r.remote_user = strdup("alice");
-		assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_EINVAL);
+		assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_EINVAL);
 		assert_int_equal(e.code, 40003);
 		req_free(&r);
 
 		make_request(&r, NULL, NULL, NULL);
 		r.remote_user = strdup("alice");
-		assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+		assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 		if (m > 0) {
 			/* only JWTs carry these claims */
 			assert_null(d.revocation_key);
@@ -918,7 +918,7 @@ test_jwt_claims_anonymous_and_hostile(void **state)
 	    "channel_claim.public = visitor\n"
 	    "channel_claim.public2 = {clientId}\n");
 	make_request(&r, NULL, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 	assert_null(d.client_id);
 	assert_null(d.revocation_key);
 	assert_int_equal(d.n_extra, 2);
@@ -929,7 +929,7 @@ test_jwt_claims_anonymous_and_hostile(void **state)
 	req_free(&r);
 
 	make_request(&r, "eve:x", NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_EDENIED);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_EDENIED);
 	assert_int_equal(e.code, 40300);
 	req_free(&r);
 	config_free(&c);
@@ -949,7 +949,7 @@ test_jwt_claims_collide(void **state)
 	    "channel_claim.{clientId} = mine\n"
 	    "channel_claim.bob = fixed\n");
 	make_request(&r, "bob", NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 	assert_int_equal(d.n_extra, 1);
 	assert_string_equal(d.extra[0].name, "ably.channel.bob");
 	assert_string_equal(d.extra[0].value, "mine");
@@ -978,7 +978,7 @@ test_capability_resource_limit(void **state)
 		    "%s\"r%zu\":[\"subscribe\"]", i ? "," : "", i);
 	(void)snprintf(text + used, sizeof(text) - used, "}");
 	make_request(&r, NULL, text, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_EINVAL);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_EINVAL);
 	assert_int_equal(e.code, 40000);
 	req_free(&r);
 	config_free(&c);
