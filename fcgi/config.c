@@ -207,8 +207,10 @@ set_list(const struct setting *s, const char *value, char ***list,
 {
 	struct collect l = { list, n, max, ok, 0 };
 
-	if (setting_split(value, ", ", SETTING_SPLIT_SKIP_EMPTY, collect_item,
-	    &l) == 0)
+	/* Cut at commas and spaces only, as these lists always were: a tab
+	 * stays in the item (and fails its check). */
+	if (setting_split(value, ", ", SETTING_SPLIT_SKIP_EMPTY |
+	    SETTING_SPLIT_NO_TRIM, collect_item, &l) == 0)
 		return 0;
 	if (l.nomem)
 		return fail(err, errlen, o, "out of memory");

@@ -444,7 +444,11 @@ static int
 set_shared(struct rule *rule, const char *field, const char *value,
            const char *what, char *err, size_t errlen)
 {
-	if (strcmp(field, "wildcard_client_id") == 0) {
+	/* The same names as at the top level, so the table knows them. */
+	const struct setting *s = setting_find(field);
+	enum setting_id id = s != NULL ? s->id : SET__MAX;
+
+	if (id == SET_WILDCARD_CLIENT_ID) {
 		if (rule->set & F_WILDCARD)
 			return msg(err, errlen, "%s is set twice", what);
 		if (setting_on_off(value, &rule->wildcard_client_id) != 0)
@@ -452,7 +456,7 @@ set_shared(struct rule *rule, const char *field, const char *value,
 		rule->set |= F_WILDCARD;
 		return 0;
 	}
-	if (strcmp(field, "revocation_key") == 0) {
+	if (id == SET_REVOCATION_KEY) {
 		char *copy;
 
 		if (rule->set & F_REVOCATION)
@@ -472,10 +476,9 @@ set_shared(struct rule *rule, const char *field, const char *value,
 		rule->set |= F_REVOCATION;
 		return 0;
 	}
-	if (strncmp(field, "channel_claim.", 14) == 0)
-		return add_claim(rule, 0, field + 14, value, what, err, errlen);
-	if (strncmp(field, "publish_max_rate.", 17) == 0)
-		return add_claim(rule, 1, field + 17, value, what, err, errlen);
+	if (id == SET_CHANNEL_CLAIM || id == SET_PUBLISH_MAX_RATE)
+		return add_claim(rule, id == SET_PUBLISH_MAX_RATE, field +
+		    strlen(s->name), value, what, err, errlen);
 	return 1;
 }
 
@@ -594,11 +597,13 @@ int
 rules_set(struct rules *r, const char *name, const char *value,
           const char *where, char *err, size_t errlen)
 {
+	const struct setting *s = setting_find(name);
+	enum setting_id id = s != NULL ? s->id : SET__MAX;
 	char what[160];
 	int rc;
 
 	(void)snprintf(what, sizeof(what), "%.150s", name);
-	if (strcmp(name, "trusted_header_secret") == 0) {
+	if (id == SET_TRUSTED_HEADER_SECRET) {
 		char *copy = NULL;
 
 		if (r->set & T_SECRET)
@@ -617,7 +622,7 @@ rules_set(struct rules *r, const char *name, const char *value,
 		r->set |= T_SECRET;
 		return 0;
 	}
-	if (strcmp(name, "group_header") == 0) {
+	if (id == SET_GROUP_HEADER) {
 		if (r->set & T_GROUP_HEADER)
 			return msg(err, errlen, "%s is set twice", what);
 		if (value[0] != '\0') {
@@ -629,7 +634,7 @@ rules_set(struct rules *r, const char *name, const char *value,
 		r->set |= T_GROUP_HEADER;
 		return 0;
 	}
-	if (strcmp(name, "revocable_tokens") == 0) {
+	if (id == SET_REVOCABLE_TOKENS) {
 		if (r->set & T_REVOCABLE)
 			return msg(err, errlen, "%s is set twice", what);
 		if (setting_on_off(value, &r->revocable_tokens) != 0)
@@ -637,10 +642,12 @@ rules_set(struct rules *r, const char *name, const char *value,
 		r->set |= T_REVOCABLE;
 		return 0;
 	}
-	if (strncmp(name, "group.", 6) == 0)
-		return set_group(r, name + 6, value, what, err, errlen);
-	if (strncmp(name, "rule.", 5) == 0) {
-		const char *rname = name + 5, *dot = strchr(rname, '.');
+	if (id == SET_GROUP)
+		return set_group(r, name + strlen(s->name), value, what, err,
+		    errlen);
+	if (id == SET_RULE) {
+		const char *rname = name + strlen(s->name);
+		const char *dot = strchr(rname, '.');
 		struct rule *rule;
 
 		if (dot == NULL || !name_ok(rname, (size_t)(dot - rname)) ||

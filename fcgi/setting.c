@@ -254,11 +254,13 @@ setting_split(const char *text, const char *seps, unsigned flags,
 		size_t n = strcspn(p, seps);
 		const char *item = p, *next = p + n;
 
-		while (n > 0 && (*item == ' ' || *item == '\t')) {
+		while (!(flags & SETTING_SPLIT_NO_TRIM) && n > 0 &&
+		    (*item == ' ' || *item == '\t')) {
 			item++;
 			n--;
 		}
-		while (n > 0 && (item[n - 1] == ' ' || item[n - 1] == '\t' ||
+		while (!(flags & SETTING_SPLIT_NO_TRIM) && n > 0 &&
+		    (item[n - 1] == ' ' || item[n - 1] == '\t' ||
 		    ((flags & SETTING_SPLIT_TRIM_CR) && item[n - 1] == '\r')))
 			n--;
 		if (n > 0 || !(flags & SETTING_SPLIT_SKIP_EMPTY)) {

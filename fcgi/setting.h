@@ -52,9 +52,11 @@ int setting_unumber(const char *text, unsigned long long max,
 /* setting_split flags. */
 #define SETTING_SPLIT_SKIP_EMPTY 1u  /* empty items are not passed on */
 #define SETTING_SPLIT_TRIM_CR 2u     /* also strip a CR at an item's end */
+#define SETTING_SPLIT_NO_TRIM 4u     /* pass items as cut, tabs and all */
 
 /* Call each(item, n, ctx) for every item of text split at any byte of
- * seps, with spaces and tabs around it stripped (the item is not
+ * seps, with spaces and tabs around it stripped (unless
+ * SETTING_SPLIT_NO_TRIM; either way the item is not
  * NUL-terminated: n bytes). Stops at the first non-zero return of each
  * and returns it; 0 when every item was passed. */
 int setting_split(const char *text, const char *seps, unsigned flags,

@@ -170,6 +170,8 @@ test_split(void **state)
 		{ "a b,c", ", ", SETTING_SPLIT_SKIP_EMPTY, "a|b|c", 3 },
 		{ "a\r,b\r", ",", 0, "a\r|b\r", 2 },
 		{ "a\r,b\r", ",", SETTING_SPLIT_TRIM_CR, "a|b", 2 },
+		{ "a\t b,\tc", ", ", SETTING_SPLIT_SKIP_EMPTY |
+		  SETTING_SPLIT_NO_TRIM, "a\t|b|\tc", 3 },
 	};
 	size_t i;
 
