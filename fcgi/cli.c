@@ -1,7 +1,15 @@
-/* cli: sign and jwt subcommands. */
+/* cli: the sign and jwt subcommands.
+ *
+ * They print what the endpoint would hand out, from the same builders
+ * (token_request, jwt) and the same config, so a person can check a key
+ * and tests can compare against ably-js byte for byte (--timestamp,
+ * --nonce, --iat and --exp pin what is otherwise the clock or random).
+ * Exit codes: 0 printed, 1 the signing failed, 2 a usage or config error.
+ */
 #include "cli.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +19,7 @@
 #include "crypto.h"
 #include "endpoint.h"
 #include "jwt.h"
+#include "setting.h"
 #include "token_request.h"
 
 struct cli_opts {
@@ -60,18 +69,9 @@ usage(FILE *f, const char *cmd)
 "  --nonce TEXT          nonce, 16+ chars (default: 32 random hex chars)\n");
 }
 
-static int
-parse_ll(const char *s, long long *out)
-{
-	char *end;
-
-	if (s[0] == '\0')
-		return -1;
-	*out = strtoll(s, &end, 10);
-	return *end == '\0' ? 0 : -1;
-}
-
-/* Load the key from --key, else the environment / config file. */
+/* Load the key from --key, else the environment / config file. The whole
+ * config is loaded even with --key: its ttl is jwt's default lifetime, and
+ * a config that would not start the service should not sign either. */
 static int
 load_key(const struct cli_opts *o, struct config *cfg)
 {
@@ -123,6 +123,9 @@ canonical_capability(const char *text, char **out)
 	return *out ? 0 : -1;
 }
 
+/* `ably-token sign`: a TokenRequest as ably-js createTokenRequest() makes
+ * it; TokenParams not given stay out of it (Ably then uses its defaults),
+ * unlike the endpoint, which always decides them. */
 static int
 run_sign(const struct cli_opts *o, const struct config *cfg)
 {
@@ -132,13 +135,15 @@ run_sign(const struct cli_opts *o, const struct config *cfg)
 	char *cap = NULL, *json = NULL;
 	int rc = 2;
 
-	if (o->ttl != NULL && config_parse_duration(o->ttl, &p.ttl) != 0) {
+	if (o->ttl != NULL && setting_duration(o->ttl, &p.ttl) != 0) {
 		fprintf(stderr, "ably-token: --ttl: expected ms or a number "
 		    "with s, m or h\n");
 		goto out;
 	}
 	p.timestamp = endpoint_now_ms();
-	if (o->timestamp != NULL && parse_ll(o->timestamp, &p.timestamp) != 0) {
+	/* Any long long (tests pin odd values); an overflow is refused. */
+	if (o->timestamp != NULL && setting_number(o->timestamp, LLONG_MIN,
+	    LLONG_MAX, &p.timestamp) != 0) {
 		fprintf(stderr, "ably-token: --timestamp: expected ms\n");
 		goto out;
 	}
@@ -170,6 +175,8 @@ out:
 	return rc;
 }
 
+/* `ably-token jwt`: an Ably JWT; exp follows iat unless given, so a
+ * pinned --iat alone still yields a token of the configured lifetime. */
 static int
 run_jwt(const struct cli_opts *o, const struct config *cfg)
 {
@@ -179,18 +186,20 @@ run_jwt(const struct cli_opts *o, const struct config *cfg)
 	char *cap = NULL, *jwt = NULL;
 	int rc = 2;
 
-	if (o->ttl != NULL && config_parse_duration(o->ttl, &ttl) != 0) {
+	if (o->ttl != NULL && setting_duration(o->ttl, &ttl) != 0) {
 		fprintf(stderr, "ably-token: --ttl: expected ms or a number "
 		    "with s, m or h\n");
 		goto out;
 	}
 	cl.iat = endpoint_now_ms() / 1000;
-	if (o->iat != NULL && parse_ll(o->iat, &cl.iat) != 0) {
+	if (o->iat != NULL && setting_number(o->iat, LLONG_MIN, LLONG_MAX,
+	    &cl.iat) != 0) {
 		fprintf(stderr, "ably-token: --iat: expected seconds\n");
 		goto out;
 	}
 	cl.exp = cl.iat + ttl / 1000;
-	if (o->exp != NULL && parse_ll(o->exp, &cl.exp) != 0) {
+	if (o->exp != NULL && setting_number(o->exp, LLONG_MIN, LLONG_MAX,
+	    &cl.exp) != 0) {
 		fprintf(stderr, "ably-token: --exp: expected seconds\n");
 		goto out;
 	}
@@ -241,6 +250,8 @@ cli_main(int argc, char **argv)
 	struct config cfg;
 	int c, rc;
 
+	/* argv[0] is the subcommand; start after it even when getopt ran
+	 * before in this process. */
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -262,6 +273,8 @@ cli_main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* Options of the other subcommand are mistakes, not ignored: a
+	 * --nonce given to jwt would otherwise look as if it had an effect. */
 	if (optind != argc ||
 	    (is_jwt && (o.timestamp != NULL || o.nonce != NULL)) ||
 	    (!is_jwt && (o.iat || o.exp || o.revocation_key))) {

@@ -1,16 +1,24 @@
-/* config: parse `name = value` lines, validate, apply the environment. */
+/* config: parse `name = value` lines, validate, apply the environment.
+ *
+ * The table of settings (setting.c) says which names exist, their type,
+ * bounds and default; this file applies a value to struct config (rules.c
+ * the policy's own settings), then checks the whole once it is read. A
+ * mistake anywhere stops start-up with file:line: the service must never
+ * run on a configuration it read differently from how it was written.
+ */
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "crypto.h"
-#include "policy.h"
+#include "setting.h"
 
+/* Far more than any real config; a bound so a wrong path (a log file, a
+ * device) is refused instead of read whole into memory. */
 #define CONFIG_FILE_MAX (256 * 1024)
 
 static const char *const mode_names[MODE__MAX] = {
@@ -23,34 +31,6 @@ const char *
 config_mode_name(enum tok_mode m)
 {
 	return (m >= 0 && m < MODE__MAX) ? mode_names[m] : "?";
-}
-
-int
-config_parse_duration(const char *s, long long *ms)
-{
-	char *end;
-	long long n, mult = 1;
-
-	if (s[0] < '0' || s[0] > '9')
-		return -1;
-	errno = 0;
-	n = strtoll(s, &end, 10);
-	if (errno != 0 || n < 0)
-		return -1;
-	if (*end == '\0' || strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "s") == 0)
-		mult = 1000;
-	else if (strcmp(end, "m") == 0)
-		mult = 60 * 1000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600 * 1000;
-	else
-		return -1;
-	if (n > CONFIG_MAX_TTL_MS * 1000 / mult)
-		return -1;  /* far out of any valid range; avoids overflow */
-	*ms = n * mult;
-	return 0;
 }
 
 int
@@ -103,24 +83,14 @@ struct origin {
 	char where[300];
 };
 
-static int
-fail(char *err, size_t errlen, const struct origin *o, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* Every message names where the value came from first. */
+#define fail(err, errlen, o, ...) setting_fail(err, errlen, (o)->where, \
+	__VA_ARGS__)
 
-static int
-fail(char *err, size_t errlen, const struct origin *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n = snprintf(err, errlen, "%s: ", o->where);
-
-	if (n < 0 || (size_t)n >= errlen)
-		return -1;
-	va_start(ap, fmt);
-	(void)vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
+/* The key: parsed into a local first, so a bad value leaves the previous
+ * key (or none) in place. An empty value removes it, so the environment
+ * can still supply one. key_source records where it came from (for the
+ * start-up line), never the secret. */
 static int
 set_key(struct config *c, const char *value, const struct origin *o,
         char *err, size_t errlen)
@@ -142,6 +112,9 @@ set_key(struct config *c, const char *value, const struct origin *o,
 	return 0;
 }
 
+/* The default capability, strictly parsed (it is what callers get), and
+ * kept canonical as text too: most answers use it unchanged, so it is
+ * printed once here rather than per request. */
 static int
 set_capability(struct config *c, const char *value, const struct origin *o,
                char *err, size_t errlen)
@@ -164,46 +137,84 @@ set_capability(struct config *c, const char *value, const struct origin *o,
 	return 0;
 }
 
+/* A cors_origins entry: scheme://host[:port]. Anything with a path, or a
+ * lone '*', is a mistake we refuse to guess about. */
 static int
-set_cors(struct config *c, const char *value, const struct origin *o,
-         char *err, size_t errlen)
+origin_ok(const char *s)
 {
-	char *copy, *tok, *save = NULL;
+	return (strncmp(s, "http://", 7) == 0 ||
+	    strncmp(s, "https://", 8) == 0) &&
+	    strchr(strstr(s, "//") + 2, '/') == NULL &&
+	    cap_text_ok(s, strlen(s));
+}
 
-	copy = strdup(value);
-	if (copy == NULL)
-		return fail(err, errlen, o, "out of memory");
-	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
-	    tok = strtok_r(NULL, ", ", &save)) {
-		char **grown;
+/* A host for the REST client: a DNS name or IPv4 address, optionally
+ * with :port. Kept strict: it ends up in a URL. */
+static int
+host_ok(const char *h)
+{
+	const char *colon = strchr(h, ':');
+	size_t n = colon ? (size_t)(colon - h) : strlen(h);
+	long long port;
 
-		/* An origin is scheme://host[:port]; anything with a path,
-		 * or a lone '*', is a mistake we refuse to guess about. */
-		if ((strncmp(tok, "http://", 7) != 0 &&
-		    strncmp(tok, "https://", 8) != 0) ||
-		    strchr(strstr(tok, "//") + 2, '/') != NULL ||
-		    !cap_text_ok(tok, strlen(tok))) {
-			free(copy);
-			return fail(err, errlen, o, "cors_origins: each origin "
-			    "must look like https://app.example.com (scheme, "
-			    "host, optional port; no path, no '*')");
-		}
-		grown = realloc(c->cors_origins,
-		    (c->n_cors_origins + 1) * sizeof(char *));
-		if (grown == NULL) {
-			free(copy);
-			return fail(err, errlen, o, "out of memory");
-		}
-		c->cors_origins = grown;
-		c->cors_origins[c->n_cors_origins] = strdup(tok);
-		if (c->cors_origins[c->n_cors_origins] == NULL) {
-			free(copy);
-			return fail(err, errlen, o, "out of memory");
-		}
-		c->n_cors_origins++;
+	if (n == 0 || n > 253 || strspn(h, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
+		return 0;
+	return colon == NULL || setting_number(colon + 1, 1, 65535, &port) == 0;
+}
+
+/* setting_split's context while a list setting is collected. */
+struct collect {
+	char ***list;
+	size_t *n;
+	size_t max;                  /* items at most */
+	int (*ok)(const char *item);
+	int nomem;                   /* the failure was out of memory */
+};
+
+static int
+collect_item(const char *item, size_t len, void *ctx)
+{
+	struct collect *l = ctx;
+	char *copy, **grown;
+
+	copy = strndup(item, len);
+	if (copy == NULL) {
+		l->nomem = 1;
+		return -1;
 	}
-	free(copy);
+	if (!l->ok(copy) || *l->n >= l->max) {
+		free(copy);
+		return -1;
+	}
+	grown = realloc(*l->list, (*l->n + 1) * sizeof(char *));
+	if (grown == NULL) {
+		free(copy);
+		l->nomem = 1;
+		return -1;
+	}
+	*l->list = grown;
+	grown[(*l->n)++] = copy;
 	return 0;
+}
+
+/* Append the items of a list setting (separated by commas or spaces;
+ * empty ones skipped) to *list, each checked by ok. */
+static int
+set_list(const struct setting *s, const char *value, char ***list,
+         size_t *n, size_t max, int (*ok)(const char *item),
+         const struct origin *o, char *err, size_t errlen)
+{
+	struct collect l = { list, n, max, ok, 0 };
+
+	/* Cut at commas and spaces only, as these lists always were: a tab
+	 * stays in the item (and fails its check). */
+	if (setting_split(value, ", ", SETTING_SPLIT_SKIP_EMPTY |
+	    SETTING_SPLIT_NO_TRIM, collect_item, &l) == 0)
+		return 0;
+	if (l.nomem)
+		return fail(err, errlen, o, "out of memory");
+	return fail(err, errlen, o, "%s: %s", s->name, s->expect);
 }
 
 /* Replace *slot with a copy of value (NULL if empty). */
@@ -222,179 +233,58 @@ set_string(char **slot, const char *value)
 	return 0;
 }
 
-/* A host for the REST client: a DNS name or IPv4 address, optionally
- * with :port. Kept strict: it ends up in a URL. */
+/* The value's shape by its type in the table: numbers, durations and
+ * on/off are read here, the rest by their setting's own code. */
 static int
-host_ok(const char *h)
+read_typed(const struct setting *s, const char *value, long long *n,
+           int *on)
 {
-	const char *colon = strchr(h, ':');
-	size_t n = colon ? (size_t)(colon - h) : strlen(h);
-	char *end;
-	long port;
-
-	if (n == 0 || n > 253 || strspn(h, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
+	switch (s->type) {
+	case SETTING_NUMBER:
+		return setting_number(value, s->min, s->max, n);
+	case SETTING_DURATION:
+		if (setting_duration(value, n) != 0 || *n < s->min ||
+		    *n > s->max)
+			return -1;
 		return 0;
-	if (colon == NULL)
-		return 1;
-	port = strtol(colon + 1, &end, 10);
-	return colon[1] >= '0' && colon[1] <= '9' && *end == '\0' &&
-	    port >= 1 && port <= 65535;
+	case SETTING_ON_OFF:
+		return setting_on_off(value, on);
+	default:
+		return 0;
+	}
 }
 
+/* Apply name = value, whose entry in the table is s: config's own, or
+ * handed on to rules (with the whole name: rule.fans.match). */
 static int
-is_rest_setting(const char *name)
+apply(struct config *c, const struct setting *s, const char *name,
+      const char *value, const struct origin *o, char *err, size_t errlen)
 {
-	static const char *const names[] = { "rest_host", "fallback_hosts",
-	    "port", "tls", "connect_timeout_ms", "request_timeout_ms",
-	    "upstream_timeout_ms", "query_time", "ca_file", "proxy",
-	    "upstream_connections" };
-	size_t i;
+	long long n = 0;
+	int i, on = 0, stored = 0;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(name, names[i]) == 0)
-			return 1;
-	return 0;
-}
+	if (s->owner == SETTING_RULES) {
+		char why[300];
 
-int
-config_parse_on_off(const char *value, int *out)
-{
-	if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 ||
-	    strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
-		*out = 1;
-	else if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0 ||
-	    strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
-		*out = 0;
-	else
-		return -1;
-	return 0;
-}
-
-static int
-parse_ms(const char *value, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(value, &end, 10);
-	if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
-	    v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* The settings of `token` mode (issue: fetching tokens from Ably). */
-static int
-apply_rest(struct config *c, const char *name, const char *value,
-           const struct origin *o, char *err, size_t errlen)
-{
-	long v;
-
-	if (strcmp(name, "rest_host") == 0) {
-		if (!host_ok(value))
-			return fail(err, errlen, o, "rest_host: expected a host "
-			    "name or address, optionally with :port");
-		return set_string(&c->rest_host, value) == 0 ? 0 :
-		    fail(err, errlen, o, "out of memory");
-	}
-	if (strcmp(name, "fallback_hosts") == 0) {
-		char *copy = strdup(value), *tok, *save = NULL;
-
-		if (copy == NULL)
-			return fail(err, errlen, o, "out of memory");
-		free_list(c->fallback_hosts, c->n_fallback_hosts);
-		c->fallback_hosts = NULL;
-		c->n_fallback_hosts = 0;
-		c->fallback_hosts_set = 1;
-		for (tok = strtok_r(copy, ", ", &save); tok != NULL;
-		    tok = strtok_r(NULL, ", ", &save)) {
-			char **grown;
-
-			if (!host_ok(tok) || c->n_fallback_hosts >= 16) {
-				free(copy);
-				return fail(err, errlen, o, "fallback_hosts: "
-				    "expected up to 16 comma-separated hosts "
-				    "(name or address, optionally :port)");
-			}
-			grown = realloc(c->fallback_hosts,
-			    (c->n_fallback_hosts + 1) * sizeof(char *));
-			if (grown == NULL || (grown[c->n_fallback_hosts] =
-			    strdup(tok)) == NULL) {
-				if (grown != NULL)
-					c->fallback_hosts = grown;
-				free(copy);
-				return fail(err, errlen, o, "out of memory");
-			}
-			c->fallback_hosts = grown;
-			c->n_fallback_hosts++;
-		}
-		free(copy);
+		if (rules_set(&c->rules, name, value, o->where, why,
+		    sizeof(why)) != 0)
+			return fail(err, errlen, o, "%s", why);
 		return 0;
 	}
-	if (strcmp(name, "port") == 0) {
-		if (parse_ms(value, 0, 65535, &v) != 0)
-			return fail(err, errlen, o, "port: expected 1..65535, "
-			    "or 0 for the default of the scheme");
-		c->port = (int)v;
-		return 0;
-	}
-	if (strcmp(name, "tls") == 0 || strcmp(name, "query_time") == 0) {
-		if (config_parse_on_off(value, name[0] == 't' ? &c->tls :
-		    &c->query_time) != 0)
-			return fail(err, errlen, o, "%s: expected on or off",
-			    name);
-		return 0;
-	}
-	if (strcmp(name, "connect_timeout_ms") == 0 ||
-	    strcmp(name, "request_timeout_ms") == 0 ||
-	    strcmp(name, "upstream_timeout_ms") == 0) {
-		if (parse_ms(value, 100, 60000, &v) != 0)
-			return fail(err, errlen, o, "%s: expected milliseconds "
-			    "between 100 and 60000", name);
-		*(name[0] == 'c' ? &c->connect_timeout_ms : name[0] == 'r' ?
-		    &c->request_timeout_ms : &c->upstream_timeout_ms) = v;
-		return 0;
-	}
-	if (strcmp(name, "upstream_connections") == 0) {
-		if (parse_ms(value, 1, 1024, &v) != 0)
-			return fail(err, errlen, o, "%s: expected a number of "
-			    "connections between 1 and 1024", name);
-		c->upstream_connections = v;
-		return 0;
-	}
-	if (strcmp(name, "ca_file") == 0 || strcmp(name, "proxy") == 0) {
-		if (value[0] != '\0' && !cap_text_ok(value, strlen(value)))
-			return fail(err, errlen, o, "%s: expected a path or "
-			    "URL without control characters", name);
-		return set_string(name[0] == 'c' ? &c->ca_file : &c->proxy,
-		    value) == 0 ? 0 : fail(err, errlen, o, "out of memory");
-	}
-	return fail(err, errlen, o, "unknown setting '%.40s'", name);
-}
-
-static int
-apply(struct config *c, const char *name, const char *value,
-      const struct origin *o, char *err, size_t errlen)
-{
-	long long n;
-	int i;
-
-	if (strcmp(name, "key") == 0)
+	if (read_typed(s, value, &n, &on) != 0)
+		return fail(err, errlen, o, "%s: %s", s->name, s->expect);
+	switch (s->id) {
+	case SET_KEY:
 		return set_key(c, value, o, err, errlen);
-	if (strcmp(name, "mode") == 0) {
+	case SET_MODE:
 		for (i = 0; i < MODE__MAX; i++)
 			if (strcmp(value, mode_names[i]) == 0)
 				break;
 		if (i == MODE__MAX)
-			return fail(err, errlen, o, "mode: expected "
-			    "token, token-request or jwt");
+			return fail(err, errlen, o, "mode: %s", s->expect);
 		c->mode = (enum tok_mode)i;
 		return 0;
-	}
-	if (strcmp(name, "client_id") == 0) {
+	case SET_CLIENT_ID: {
 		char why[200];
 
 		/* $remote_user, $header:NAME, $random, $request: the text
@@ -404,74 +294,82 @@ apply(struct config *c, const char *name, const char *value,
 		if (!cap_text_ok(value, strlen(value)))
 			return fail(err, errlen, o, "client_id: must be UTF-8 "
 			    "text without control characters");
-		return set_string(&c->client_id, value) == 0 ? 0 :
-		    fail(err, errlen, o, "out of memory");
+		stored = set_string(&c->client_id, value);
+		break;
 	}
-	if (strcmp(name, "capability") == 0)
+	case SET_CAPABILITY:
 		return set_capability(c, value, o, err, errlen);
-	if (strcmp(name, "ttl") == 0 || strcmp(name, "max_ttl") == 0) {
-		if (config_parse_duration(value, &n) != 0 ||
-		    n < CONFIG_MIN_TTL_MS || n > CONFIG_MAX_TTL_MS)
-			return fail(err, errlen, o, "%s: expected a duration "
-			    "between 1s and 24h, like 3600000 (ms), 3600s, 60m "
-			    "or 1h", name);
-		*(name[0] == 't' ? &c->ttl : &c->max_ttl) = n;
-		c->rules.max_ttl_set |= name[0] == 'm';
-		return 0;
-	}
-	if (strcmp(name, "cors_origins") == 0)
-		return set_cors(c, value, o, err, errlen);
-	if (strcmp(name, "max_body") == 0) {
-		char *end;
-
-		errno = 0;
-		n = strtoll(value, &end, 10);
-		if (value[0] < '0' || value[0] > '9' || *end != '\0' ||
-		    errno != 0 || n < 64 || n > 1024 * 1024)
-			return fail(err, errlen, o, "max_body: expected a "
-			    "number of bytes between 64 and 1048576");
+	case SET_TTL:
+		c->ttl = n;
+		break;
+	case SET_MAX_TTL:
+		c->max_ttl = n;
+		break;
+	case SET_CORS_ORIGINS:
+		return set_list(s, value, &c->cors_origins, &c->n_cors_origins,
+		    (size_t)-1, origin_ok, o, err, errlen);
+	case SET_MAX_BODY:
 		c->max_body = (size_t)n;
-		return 0;
-	}
-	if (strcmp(name, "health_path") == 0) {
+		break;
+	case SET_HEALTH_PATH:
 		if (value[0] != '\0' && (value[0] != '/' ||
 		    strpbrk(value, "?# \t") != NULL))
-			return fail(err, errlen, o, "health_path: expected a "
-			    "path starting with '/', or empty to disable");
-		return set_string(&c->health_path, value) == 0 ? 0 :
-		    fail(err, errlen, o, "out of memory");
-	}
-	if (strcmp(name, "log_level") == 0) {
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		stored = set_string(&c->health_path, value);
+		break;
+	case SET_LOG_LEVEL:
 		if (log_level_parse(value, &c->log_level) != 0)
-			return fail(err, errlen, o, "log_level: expected "
-			    "error, warn, info or debug");
-		return 0;
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		break;
+	case SET_REST_HOST:
+		if (!host_ok(value))
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		stored = set_string(&c->rest_host, value);
+		break;
+	case SET_FALLBACK_HOSTS:
+		free_list(c->fallback_hosts, c->n_fallback_hosts);
+		c->fallback_hosts = NULL;
+		c->n_fallback_hosts = 0;
+		c->fallback_hosts_set = 1;
+		return set_list(s, value, &c->fallback_hosts,
+		    &c->n_fallback_hosts, (size_t)s->max, host_ok, o, err,
+		    errlen);
+	case SET_PORT:
+		c->port = (int)n;
+		break;
+	case SET_TLS:
+		c->tls = on;
+		break;
+	case SET_QUERY_TIME:
+		c->query_time = on;
+		break;
+	case SET_CONNECT_TIMEOUT_MS:
+		c->connect_timeout_ms = (long)n;
+		break;
+	case SET_REQUEST_TIMEOUT_MS:
+		c->request_timeout_ms = (long)n;
+		break;
+	case SET_UPSTREAM_TIMEOUT_MS:
+		c->upstream_timeout_ms = (long)n;
+		break;
+	case SET_UPSTREAM_CONNECTIONS:
+		c->upstream_connections = (long)n;
+		break;
+	case SET_CA_FILE:
+	case SET_PROXY:
+		if (value[0] != '\0' && !cap_text_ok(value, strlen(value)))
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		stored = set_string(s->id == SET_CA_FILE ? &c->ca_file :
+		    &c->proxy, value);
+		break;
+	default:
+		return fail(err, errlen, o, "unknown setting '%.40s'", s->name);
 	}
-	if (rules_is_setting(name)) {
-		char why[300];
-
-		if (rules_set(&c->rules, name, value, o->where, why,
-		    sizeof(why)) != 0)
-			return fail(err, errlen, o, "%s", why);
-		return 0;
-	}
-	if (is_rest_setting(name))
-		return apply_rest(c, name, value, o, err, errlen);
-	return fail(err, errlen, o, "unknown setting '%.40s'", name);
-}
-
-char *
-config_trim(char *s)
-{
-	char *end;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
-	    end[-1] == '\r'))
-		*--end = '\0';
-	return s;
+	return stored == 0 ? 0 : fail(err, errlen, o, "out of memory");
 }
 
 /* Read the whole file into a new NUL-terminated buffer of *len bytes. */
@@ -524,23 +422,16 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 	if (data == NULL)
 		return -1;
 	for (line = data; line != NULL && rc == 0; line = next) {
+		const struct setting *s;
 		struct origin o;
 		char *eq, *name, *value;
-		static const char *const names[] = { "key", "mode",
-		    "client_id", "capability", "ttl", "max_ttl",
-		    "cors_origins", "max_body", "health_path", "log_level",
-		    "rest_host", "fallback_hosts", "port", "tls",
-		    "connect_timeout_ms", "request_timeout_ms",
-		    "upstream_timeout_ms", "query_time", "ca_file", "proxy",
-		    "upstream_connections" };
-		unsigned i;
 
 		next = strchr(line, '\n');
 		if (next != NULL)
 			*next++ = '\0';
 		lineno++;
 		(void)snprintf(o.where, sizeof(o.where), "%s:%d", path, lineno);
-		line = config_trim(line);
+		line = setting_trim(line);
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
 		eq = strchr(line, '=');
@@ -549,23 +440,31 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 			break;
 		}
 		*eq = '\0';
-		name = config_trim(line);
-		value = config_trim(eq + 1);
-		/* A setting given twice is almost always a mistake. */
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			if (strcmp(name, names[i]) != 0)
-				continue;
-			if (seen & (1u << i)) {
+		name = setting_trim(line);
+		value = setting_trim(eq + 1);
+		s = setting_find(name);
+		if (s == NULL) {
+			rc = fail(err, errlen, &o, "unknown setting '%.40s'",
+			    name);
+			break;
+		}
+		/* A setting given twice is almost always a mistake (rules
+		 * keeps the same promise for its own). */
+		if (s->owner == SETTING_CONFIG) {
+			if (seen & (1u << s->id)) {
 				rc = fail(err, errlen, &o, "%s is set twice",
 				    name);
 				break;
 			}
-			seen |= 1u << i;
+			seen |= 1u << s->id;
 		}
-		if (rc == 0)
-			rc = apply(c, name, value, &o, err, errlen);
-		if (rc == 0 && strcmp(name, "key") == 0)
+		rc = apply(c, s, name, value, &o, err, errlen);
+		if (rc == 0 && s->id == SET_KEY)
 			key_line = lineno;
+		/* A max_ttl given (not the default) stays as given under
+		 * revocable_tokens, where it must then be at most 1 h. */
+		if (rc == 0 && s->id == SET_MAX_TTL)
+			c->rules.max_ttl_set = 1;
 	}
 	/* It may hold the key. The whole length: parsing cut the text into
 	 * NUL-terminated pieces, so strlen() would stop after the first line. */
@@ -589,7 +488,8 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 }
 
 /* Defaults that depend on other settings: Ably's own fallback hosts go
- * with Ably's own primary host only, as in the Ably SDKs. */
+ * with Ably's own primary host only, as in the Ably SDKs (rest_host has
+ * its table default by now). */
 static int
 finish_rest(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -602,11 +502,6 @@ finish_rest(struct config *c, const char *path, char *err, size_t errlen)
 	};
 	size_t i, n = sizeof(ably_fallbacks) / sizeof(ably_fallbacks[0]);
 
-	if (c->rest_host == NULL) {
-		c->rest_host = strdup(CONFIG_DEFAULT_REST_HOST);
-		if (c->rest_host == NULL)
-			goto nomem;
-	}
 	if (!c->fallback_hosts_set &&
 	    strcmp(c->rest_host, CONFIG_DEFAULT_REST_HOST) == 0) {
 		c->fallback_hosts = calloc(n, sizeof(char *));
@@ -633,6 +528,121 @@ nomem:
 	return -1;
 }
 
+/* One rule.NAME.* rule, against the top-level ttl limits. */
+static int
+check_rule(const struct config *c, const struct rule *rule, long long limit,
+           char *err, size_t errlen)
+{
+	const struct rules *r = &c->rules;
+	long long ttl = rule->ttl ? rule->ttl : c->ttl;
+	long long max = rule->max_ttl ? rule->max_ttl : c->max_ttl;
+	size_t i;
+
+	if (rule->match == NULL)
+		return setting_fail(err, errlen, rule->where, "rule.%s has "
+		    "no rule.%s.match (whom it is for)", rule->name,
+		    rule->name);
+	if (rule->capability == NULL)
+		return setting_fail(err, errlen, rule->where, "rule.%s has "
+		    "no rule.%s.capability (what it grants)", rule->name,
+		    rule->name);
+	for (i = 0; i < rule->n_match; i++) {
+		const char *g = rule->match[i];
+
+		if (strncmp(g, "group:", 6) == 0 &&
+		    rules_group(r, g + 6) == NULL && r->group_header == NULL)
+			return setting_fail(err, errlen, rule->where,
+			    "rule.%s.match names group %s, but there is no "
+			    "group.%s list (and no group_header)", rule->name,
+			    g + 6, g + 6);
+	}
+	if (max > limit)
+		return setting_fail(err, errlen, rule->where, "rule.%s: "
+		    "max_ttl (%lld ms) is over %lld ms, Ably's limit with "
+		    "revocable_tokens = on", rule->name, max, limit);
+	if (ttl > max)
+		return setting_fail(err, errlen, rule->where, "rule.%s: ttl "
+		    "(%lld ms%s) is larger than max_ttl (%lld ms%s)",
+		    rule->name, ttl, rule->ttl ? "" : ", the top-level ttl",
+		    max, rule->max_ttl ? "" : ", the top-level max_ttl");
+	return 0;
+}
+
+/* The identity and policy settings as a whole, once everything is read:
+ * every rule has a match and a capability, groups exist, ttl limits (24 h;
+ * 1 h with revocable_tokens, which also lowers a max_ttl left at its
+ * default), {clientId} only where an identity can fill it, trusted headers
+ * only with trusted_header_secret. Warns about $request and about JWT
+ * claims in other modes. Here, not in policy: a mistake stops start-up,
+ * and policy then only ever sees a configuration that passed. */
+static int
+check_policy(struct config *c, char *err, size_t errlen)
+{
+	struct rules *r = &c->rules;
+	const char *file = c->path ? c->path : "settings";
+	long long limit = r->revocable_tokens ? SETTING_REVOCABLE_MAX_TTL_MS :
+	    SETTING_MAX_TTL_MS;
+	int templates, claims;
+	size_t i;
+
+	if ((r->source == ID_HEADER || r->group_header != NULL) &&
+	    r->trusted_secret == NULL)
+		return setting_fail(err, errlen, file, "client_id = "
+		    "$header:NAME and group_header need trusted_header_secret: "
+		    "the web server passes it as the parameter %s on the "
+		    "trusted path only, so a header that came any other way is "
+		    "refused", RULES_TRUSTED_PARAM);
+	if (r->revocable_tokens) {
+		if (c->max_ttl > limit && r->max_ttl_set)
+			return setting_fail(err, errlen, file, "max_ttl "
+			    "(%lld ms) is over 1h, Ably's limit with "
+			    "revocable_tokens = on", c->max_ttl);
+		/* A max_ttl left at its default follows the key's limit; the
+		 * config is still being built, so this is its last write. */
+		if (c->max_ttl > limit)
+			c->max_ttl = limit;
+		if (c->ttl > limit)
+			return setting_fail(err, errlen, file, "ttl (%lld ms) "
+			    "is over 1h, Ably's limit with revocable_tokens = "
+			    "on", c->ttl);
+	}
+	for (i = 0; i < c->capability->n; i++)
+		if (!cap_template_ok(c->capability->entries[i].resource))
+			return setting_fail(err, errlen, file, "capability: "
+			    "braces in resource names may appear only in the "
+			    "placeholder {clientId}");
+	templates = cap_has_template(c->capability) ||
+	    rules_uses_template(&r->dflt);
+	claims = rules_has_claims(&r->dflt);
+	for (i = 0; i < r->n; i++) {
+		if (check_rule(c, &r->rules[i], limit, err, errlen) != 0)
+			return -1;
+		templates |= rules_uses_template(&r->rules[i]);
+		claims |= rules_has_claims(&r->rules[i]);
+	}
+	if (templates && r->source == ID_FIXED) {
+		if (c->client_id == NULL)
+			return setting_fail(err, errlen, file, "{clientId} is "
+			    "used, but client_id is empty: there is never an "
+			    "identity to fill it");
+		if (!cap_template_value_ok(c->client_id))
+			return setting_fail(err, errlen, file, "client_id "
+			    "contains one of : * [ ] { } and so cannot fill "
+			    "{clientId} in a channel name");
+	}
+	if (r->source == ID_REQUEST)
+		log_warn("client_id = $request: EVERY CALLER PICKS ITS OWN "
+		    "clientId (and with it any rule that matches that id). "
+		    "For development only: never expose this endpoint");
+	/* The table says in which modes the claims have effect (jwt). */
+	if (claims && !(setting_table[SET_REVOCATION_KEY].modes &
+	    SETTING_MODE(c->mode)))
+		log_warn("revocation_key, channel_claim.* and "
+		    "publish_max_rate.* are JWT claims: mode %s does not use "
+		    "them", config_mode_name(c->mode));
+	return 0;
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -649,21 +659,16 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	unsigned i;
 
 	memset(c, 0, sizeof(*c));
-	c->mode = MODE_TOKEN;
-	c->ttl = 3600LL * 1000;
-	c->max_ttl = CONFIG_MAX_TTL_MS;
-	c->max_body = 8192;
-	c->log_level = LOGL_INFO;
-	c->tls = 1;
-	c->connect_timeout_ms = 1500;
-	c->request_timeout_ms = 3000;
-	c->upstream_timeout_ms = 7000;
-	c->upstream_connections = 64;
+	/* The built-in values come from the table, through the same code as
+	 * the file's, so a default cannot be a value the file would refuse. */
 	(void)snprintf(o.where, sizeof(o.where), "built-in defaults");
-	if (set_string(&c->client_id, "example-client-id") != 0 ||
-	    set_string(&c->health_path, "/healthz") != 0 ||
-	    set_capability(c, "{\"*\":[\"*\"]}", &o, err, errlen) != 0)
-		goto fail;
+	for (i = 0; i < SET__MAX; i++) {
+		const struct setting *s = &setting_table[i];
+
+		if (s->owner == SETTING_CONFIG && s->dflt != NULL &&
+		    apply(c, s, s->name, s->dflt, &o, err, errlen) != 0)
+			goto fail;
+	}
 	if (path != NULL) {
 		c->path = strdup(path);
 		if (c->path == NULL || load_file(c, path, flags, err, errlen) != 0)
@@ -681,8 +686,14 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	}
 	if (finish_rest(c, path, err, errlen) != 0)
 		goto fail;
-	if (policy_config_check(c, err, errlen) != 0)
+	if (check_policy(c, err, errlen) != 0)
 		goto fail;
+	/* What req_parse must copy for identity: the secret only when one is
+	 * configured (no reason to hold a caller's guess at it otherwise). */
+	c->req_extra.trusted_param = c->rules.trusted_secret != NULL ?
+	    RULES_TRUSTED_PARAM : NULL;
+	c->req_extra.identity_param = c->rules.header;
+	c->req_extra.group_param = c->rules.group_header;
 	if (c->ttl > c->max_ttl) {
 		(void)snprintf(err, errlen, "%s: ttl (%lld ms) is larger than "
 		    "max_ttl (%lld ms)", path ? path : "settings", c->ttl,

@@ -13,12 +13,13 @@
 #include "capability.h"
 #include "key.h"
 #include "log.h"
+#include "request.h"
 #include "rules.h"
+#include "setting.h"
 
-enum tok_mode { MODE_TOKEN_REQUEST, MODE_JWT, MODE_TOKEN, MODE__MAX };
-
-#define CONFIG_MAX_TTL_MS (24LL * 3600 * 1000)  /* Ably's own limit */
-#define CONFIG_MIN_TTL_MS 1000LL
+/* Ably's own limits (setting.h), under the names config's users know. */
+#define CONFIG_MAX_TTL_MS SETTING_MAX_TTL_MS
+#define CONFIG_MIN_TTL_MS SETTING_MIN_TTL_MS
 
 struct config {
 	struct ably_key key;          /* empty when no key is configured */
@@ -30,6 +31,8 @@ struct config {
 	long long ttl;                /* default lifetime, ms */
 	long long max_ttl;            /* largest ttl a caller may ask, ms */
 	struct rules rules;           /* identity source, groups, rules */
+	struct req_extra req_extra;   /* the parameters rules needs from a
+	                               * request (names borrowed from rules) */
 	char **cors_origins;          /* exact origins allowed for CORS */
 	size_t n_cors_origins;
 	size_t max_body;              /* bytes */
@@ -53,11 +56,15 @@ struct config {
 	char *proxy;                  /* NULL = none, whatever the env says */
 };
 
-#define CONFIG_DEFAULT_REST_HOST "main.realtime.ably.net"
+/* The table's default rest_host (Ably's own, which has fallbacks). */
+#define CONFIG_DEFAULT_REST_HOST (setting_table[SET_REST_HOST].dflt)
 
 /* Load defaults, then the file at path (NULL = none), then the
- * environment. On failure returns -1 with err naming the setting or
- * file:line; *c is then freed already. The key's secret is never quoted. */
+ * environment, then check the whole (rules, and how they meet the
+ * top-level ttl limits and identity source). On success *c is complete and
+ * stays read-only from then on; on failure returns -1 with err naming the
+ * setting or file:line, and *c is freed already. The key's secret is never
+ * quoted. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
@@ -73,15 +80,6 @@ int config_load_ex(struct config *c, const char *path, unsigned flags,
 void config_free(struct config *c);
 
 const char *config_mode_name(enum tok_mode m);
-
-/* Parse a duration: plain milliseconds or a number with ms|s|m|h. */
-int config_parse_duration(const char *s, long long *ms);
-
-/* "on|yes|true|1" -> 1, "off|no|false|0" -> 0 in *out; -1 otherwise. */
-int config_parse_on_off(const char *value, int *out);
-
-/* Strip spaces, tabs (and a CR) from both ends, in place. */
-char *config_trim(char *s);
 
 /* 1 if origin is in cors_origins. */
 int config_origin_allowed(const struct config *c, const char *origin);

@@ -160,7 +160,7 @@ token_answered(void *ctx, enum tok_err rc, char *details,
 		e = *err;
 	}
 	free(details);
-	decision_free(&call->d);
+	policy_decision_free(&call->d);
 	finish_answer(call->ep, &call->r, &out, rc, &e, NULL, &call->cors,
 	    call->who, call->t0);
 	call->done(call->ctx, &out);
@@ -185,7 +185,7 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 	if (!key_loaded(&c->key))
 		return tok_fail(e, TOK_ECONFIG, 50000, "the token endpoint has "
 		    "no Ably key configured (set ABLY_API_KEY or key = ...)");
-	rc = policy_decide(c, r, &d, e);
+	rc = policy_decide(r, c, &d, e);
 	if (rc != TOK_OK)
 		return rc;
 	log_escape(who, wholen, d.client_id ? d.client_id : "-",
@@ -195,13 +195,13 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 		struct ably_token_ask ask;
 
 		if (ep->rest == NULL) {
-			decision_free(&d);
+			policy_decision_free(&d);
 			return tok_fail(e, TOK_EINTERNAL, 0,
 			    "no Ably REST client in this worker");
 		}
 		call = calloc(1, sizeof(*call));
 		if (call == NULL) {
-			decision_free(&d);
+			policy_decision_free(&d);
 			return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
 		}
 		call->d = d;
@@ -211,7 +211,7 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 		rc = ably_request_token_start(ep->rest, &c->key, &ask, rid,
 		    token_answered, call, e);
 		if (rc != TOK_OK) {
-			decision_free(&call->d);
+			policy_decision_free(&call->d);
 			free(call);
 			return rc;
 		}
@@ -219,7 +219,7 @@ serve(struct endpoint *ep, const struct request *r, struct buf *out,
 		return TOK_OK;
 	}
 	rc = issue(ep, &d, &body, &ctype, e);
-	decision_free(&d);
+	policy_decision_free(&d);
 	if (rc != TOK_OK)
 		return rc;
 	rc = resp_ok(out, ctype, body, strlen(body), cors);
@@ -279,7 +279,7 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 	    atomic_fetch_add_explicit(&ep->counts->requests, 1,
 	    memory_order_relaxed) + 1);
 	log_set_request_id(rid);
-	rc = req_parse(&r, src, c->max_body, &e);
+	rc = req_parse(&r, src, c->max_body, &c->req_extra, &e);
 	if (config_origin_allowed(c, r.origin))
 		cors.allow_origin = r.origin;
 	if (rc != TOK_OK) {
@@ -315,7 +315,6 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 		/* Answered later, by token_answered(). */
 		parked->ep = ep;
 		parked->r = r;
-		parked->r.src = NULL;  /* the source goes when we return */
 		parked->cors = cors;
 		memcpy(parked->rid, rid, sizeof(rid));
 		memcpy(parked->who, who, sizeof(who));

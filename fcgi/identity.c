@@ -8,6 +8,7 @@
 #include "capability.h"
 #include "crypto.h"
 #include "log.h"
+#include "setting.h"
 
 /* What the anonymous-id MAC signs, before the random part: a fixed label
  * keeps these MACs apart from every other use of the key. */
@@ -102,7 +103,7 @@ static int
 trusted(const struct config *c, const struct request *r)
 {
 	static const char label[] = "ably-token trusted header secret";
-	const char *given = req_param(r, RULES_TRUSTED_PARAM);
+	const char *given = r->trusted_secret;
 	unsigned char a[CRYPTO_MAC_LEN], b[CRYPTO_MAC_LEN];
 	int ok;
 
@@ -128,46 +129,48 @@ usable(const char *s)
 	return n > 0 && n <= IDENTITY_MAX_LEN && cap_text_ok(s, n);
 }
 
-/* The group header's comma-separated list into id->groups. */
+/* setting_split's context while read_groups collects. */
+struct group_list {
+	struct identity *id;
+	struct tok_error *e;
+	enum tok_err rc;
+};
+
+static int
+group_item(const char *item, size_t n, void *ctx)
+{
+	struct group_list *gl = ctx;
+	struct identity *id = gl->id;
+	char *g, **grown;
+
+	if (id->n_groups >= IDENTITY_MAX_GROUPS) {
+		gl->rc = tok_fail(gl->e, TOK_EAUTH, 40100, "the caller's group "
+		    "list is too long");
+		return -1;
+	}
+	g = strndup(item, n);
+	grown = g ? realloc(id->groups, (id->n_groups + 1) * sizeof(char *)) :
+	    NULL;
+	if (grown == NULL) {
+		free(g);
+		gl->rc = tok_fail(gl->e, TOK_ENOMEM, 0, "out of memory");
+		return -1;
+	}
+	id->groups = grown;
+	id->groups[id->n_groups++] = g;
+	return 0;
+}
+
+/* The group header's comma-separated list into id->groups (empty items
+ * skipped: "a,,b" is a proxy's harmless slip). */
 static enum tok_err
 read_groups(const char *text, struct identity *id, struct tok_error *e)
 {
-	const char *p = text;
+	struct group_list gl = { id, e, TOK_OK };
 
-	while (*p != '\0') {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		char *g, **grown;
-
-		while (n > 0 && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n > 0) {
-			if (id->n_groups >= IDENTITY_MAX_GROUPS)
-				return tok_fail(e, TOK_EAUTH, 40100, "the "
-				    "caller's group list is too long");
-			g = strndup(p, n);
-			if (g == NULL)
-				return tok_fail(e, TOK_ENOMEM, 0,
-				    "out of memory");
-			grown = realloc(id->groups,
-			    (id->n_groups + 1) * sizeof(char *));
-			if (grown == NULL) {
-				free(g);
-				return tok_fail(e, TOK_ENOMEM, 0,
-				    "out of memory");
-			}
-			id->groups = grown;
-			id->groups[id->n_groups++] = g;
-		}
-		if (end == NULL)
-			break;
-		p = end + 1;
-	}
-	return TOK_OK;
+	(void)setting_split(text, ",", SETTING_SPLIT_SKIP_EMPTY, group_item,
+	    &gl);
+	return gl.rc;
 }
 
 /* The trusted headers (identity, groups), when the request proves it came
@@ -185,10 +188,11 @@ trusted_headers(const struct config *c, const struct request *r,
 	if (rules->source != ID_HEADER && rules->group_header == NULL)
 		return TOK_OK;
 	proven = trusted(c, r);
+	/* req_parse copied them because the config named them. */
 	if (rules->source == ID_HEADER)
-		*user = req_param(r, rules->header);
+		*user = r->identity_header;
 	if (rules->group_header != NULL)
-		groups = req_param(r, rules->group_header);
+		groups = r->group_header;
 	if (!proven && ((*user != NULL && (*user)[0] != '\0') ||
 	    (groups != NULL && groups[0] != '\0'))) {
 		log_warn("a trusted identity header came without %s (or with "
@@ -204,7 +208,7 @@ trusted_headers(const struct config *c, const struct request *r,
 }
 
 enum tok_err
-identity_resolve(const struct config *c, const struct request *r,
+identity_resolve(const struct request *r, const struct config *c,
                  struct identity *out, struct tok_error *e)
 {
 	const struct req_value *asked = &r->client_id;

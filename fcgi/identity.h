@@ -15,7 +15,8 @@
  *
  * group_header (same trust rule as $header) adds the caller's groups. No
  * identity where the source needs one is TOK_EAUTH (401, code 40100).
- * Reads the request's parameters; no other I/O except the CSPRNG.
+ * Reads only the request (whose trusted headers req_parse copied, as the
+ * config's req_extra named them) and the config; no I/O except the CSPRNG.
  */
 #ifndef TOK_IDENTITY_H
 #define TOK_IDENTITY_H
@@ -42,7 +43,7 @@ struct identity {
  * unusable, or a trusted header without the secret), TOK_EDENIED 40300 (a
  * clientId presented under $random that this endpoint did not issue),
  * TOK_EINVAL 40012 (a bad clientId under $request). */
-enum tok_err identity_resolve(const struct config *c, const struct request *r,
+enum tok_err identity_resolve(const struct request *r, const struct config *c,
                               struct identity *out, struct tok_error *e)
 	__attribute__((warn_unused_result));
 

@@ -6,6 +6,8 @@
 
 #include "crypto.h"
 
+/* isspace() without the locale: the key format is ASCII whatever LC_ALL
+ * says. */
 static int
 is_space(char c)
 {
@@ -34,6 +36,9 @@ key_parse(const char *text, struct ably_key *k, struct tok_error *e)
 	if (memchr(text, '.', namelen) == NULL)
 		return tok_fail(e, TOK_EINVAL, 40101,
 		    "key name has no '.' (expected appId.keyId:secret)");
+	/* ably-js's ^[^:\s]+:[^:.\s]+$: a '.' or ':' in the secret means the
+	 * text is not one key (two pasted together, a URL), so refuse it
+	 * rather than sign with the wrong secret. */
 	for (p = text; *p != '\0'; p++) {
 		if (is_space(*p) || (p > colon && (*p == ':' || *p == '.')))
 			return tok_fail(e, TOK_EINVAL, 40101,
@@ -47,6 +52,8 @@ key_parse(const char *text, struct ably_key *k, struct tok_error *e)
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
 	}
 	k->secret_len = seclen;
+	/* Keyed once here: every request signs with it, and setting up the
+	 * HMAC key is most of the cost of a short message's MAC. */
 	k->hmac = crypto_hmac_new(k->secret, k->secret_len);
 	if (k->hmac == NULL) {
 		key_clear(k);
@@ -65,6 +72,8 @@ enum tok_err
 key_sign(const struct ably_key *k, const void *msg, size_t len,
          unsigned char mac[32])
 {
+	/* No key loaded: a configuration problem, reported as 500 by the
+	 * endpoint, never a signature with an empty secret. */
 	if (k->hmac == NULL)
 		return TOK_ECONFIG;
 	return crypto_hmac_sign(k->hmac, msg, len, mac);

@@ -1,9 +1,11 @@
 /* peers: see peers.h. */
+#include "peers.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
 
-#include "peers.h"
+#include "setting.h"
 
 /* One entry, without surrounding spaces, into slot i. */
 static int
@@ -25,33 +27,34 @@ parse_one(const char *s, size_t len, struct peers *p)
 	return 0;
 }
 
+/* setting_split's callback: one entry; -1 too many, -2 not an address. */
+static int
+peer_item(const char *item, size_t n, void *ctx)
+{
+	struct peers *p = ctx;
+
+	if (p->n == PEERS_MAX)
+		return -1;
+	return parse_one(item, n, p) == 0 ? 0 : -2;
+}
+
 enum tok_err
 peers_parse(const char *text, struct peers *out, struct tok_error *e)
 {
-	const char *s = text;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
+	/* Unset or blank: libfcgi's meaning, every address may connect. */
 	if (text == NULL || text[strspn(text, " \t")] == '\0')
 		return TOK_OK;
-	for (;;) {
-		size_t len;
-
-		s += strspn(s, " \t");
-		len = strcspn(s, ",");
-		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-			len--;
-		if (out->n == PEERS_MAX)
-			return tok_fail(e, TOK_EINVAL, 0, "FCGI_WEB_SERVER_ADDRS: "
-			    "more than %d addresses", PEERS_MAX);
-		if (parse_one(s, len, out) != 0)
-			return tok_fail(e, TOK_EINVAL, 0, "FCGI_WEB_SERVER_ADDRS: "
-			    "entry %zu is not an IPv4 or IPv6 address",
-			    out->n + 1);
-		s += strcspn(s, ",");
-		if (*s == '\0')
-			return TOK_OK;
-		s++;
-	}
+	rc = setting_split(text, ",", 0, peer_item, out);
+	if (rc == -1)
+		return tok_fail(e, TOK_EINVAL, 0, "FCGI_WEB_SERVER_ADDRS: "
+		    "more than %d addresses", PEERS_MAX);
+	if (rc != 0)
+		return tok_fail(e, TOK_EINVAL, 0, "FCGI_WEB_SERVER_ADDRS: "
+		    "entry %zu is not an IPv4 or IPv6 address", out->n + 1);
+	return TOK_OK;
 }
 
 int

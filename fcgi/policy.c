@@ -1,16 +1,16 @@
 /* policy: identity -> rule -> clientId, ttl, capability, JWT claims. */
 #include "policy.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "capability.h"
 #include "log.h"
+#include "setting.h"
 
 void
-decision_free(struct decision *d)
+policy_decision_free(struct decision *d)
 {
 	size_t i;
 
@@ -29,19 +29,12 @@ enum tok_err
 policy_parse_ttl(const char *text, long long max_ttl, long long *ttl,
                  struct tok_error *e)
 {
-	long long v = 0;
-	size_t i, n = strlen(text);
+	long long v;
 
 	/* Digits only: no sign, no spaces, no exponent, no hex. 16 digits is
-	 * far past any valid value and keeps the arithmetic from overflow. */
-	if (n == 0 || n > 16)
-		goto bad;
-	for (i = 0; i < n; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			goto bad;
-		v = v * 10 + (text[i] - '0');
-	}
-	if (v < CONFIG_MIN_TTL_MS || v > max_ttl)
+	 * far past any valid value; more (even leading zeros) is refused. */
+	if (strlen(text) > 16 ||
+	    setting_number(text, CONFIG_MIN_TTL_MS, max_ttl, &v) != 0)
 		goto bad;
 	*ttl = v;
 	return TOK_OK;
@@ -296,7 +289,7 @@ claims:
 }
 
 enum tok_err
-policy_decide(const struct config *c, const struct request *r,
+policy_decide(const struct request *r, const struct config *c,
               struct decision *d, struct tok_error *e)
 {
 	const struct rule *rule = NULL;
@@ -310,7 +303,7 @@ policy_decide(const struct config *c, const struct request *r,
 	 * they may have (403). */
 	rc = check_client_id_text(r, e);
 	if (rc == TOK_OK)
-		rc = identity_resolve(c, r, &id, e);
+		rc = identity_resolve(r, c, &id, e);
 	if (rc == TOK_OK) {
 		rule = policy_rule_for(c, &id);
 		rc = decide_ttl(c, rule, r, d, e);
@@ -327,127 +320,6 @@ policy_decide(const struct config *c, const struct request *r,
 	cap_free(asked);
 	identity_free(&id);
 	if (rc != TOK_OK)
-		decision_free(d);
+		policy_decision_free(d);
 	return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Start-up checks */
-
-static int
-check_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int
-check_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int
-check_rule(const struct config *c, const struct rule *rule, long long limit,
-           char *err, size_t errlen)
-{
-	const struct rules *r = &c->rules;
-	long long ttl = rule->ttl ? rule->ttl : c->ttl;
-	long long max = rule->max_ttl ? rule->max_ttl : c->max_ttl;
-	size_t i;
-
-	if (rule->match == NULL)
-		return check_fail(err, errlen, "%s: rule.%s has no "
-		    "rule.%s.match (whom it is for)", rule->where, rule->name,
-		    rule->name);
-	if (rule->capability == NULL)
-		return check_fail(err, errlen, "%s: rule.%s has no "
-		    "rule.%s.capability (what it grants)", rule->where,
-		    rule->name, rule->name);
-	for (i = 0; i < rule->n_match; i++) {
-		const char *g = rule->match[i];
-
-		if (strncmp(g, "group:", 6) == 0 &&
-		    rules_group(r, g + 6) == NULL && r->group_header == NULL)
-			return check_fail(err, errlen, "%s: rule.%s.match names "
-			    "group %s, but there is no group.%s list (and no "
-			    "group_header)", rule->where, rule->name, g + 6,
-			    g + 6);
-	}
-	if (max > limit)
-		return check_fail(err, errlen, "%s: rule.%s: max_ttl (%lld ms) "
-		    "is over %lld ms, Ably's limit with revocable_tokens = on",
-		    rule->where, rule->name, max, limit);
-	if (ttl > max)
-		return check_fail(err, errlen, "%s: rule.%s: ttl (%lld ms%s) is "
-		    "larger than max_ttl (%lld ms%s)", rule->where, rule->name,
-		    ttl, rule->ttl ? "" : ", the top-level ttl", max,
-		    rule->max_ttl ? "" : ", the top-level max_ttl");
-	return 0;
-}
-
-int
-policy_config_check(struct config *c, char *err, size_t errlen)
-{
-	struct rules *r = &c->rules;
-	const char *file = c->path ? c->path : "settings";
-	long long limit = r->revocable_tokens ? POLICY_REVOCABLE_MAX_TTL_MS :
-	    CONFIG_MAX_TTL_MS;
-	int templates, claims;
-	size_t i;
-
-	if ((r->source == ID_HEADER || r->group_header != NULL) &&
-	    r->trusted_secret == NULL)
-		return check_fail(err, errlen, "%s: client_id = $header:NAME and "
-		    "group_header need trusted_header_secret: the web server "
-		    "passes it as the parameter %s on the trusted path only, "
-		    "so a header that came any other way is refused", file,
-		    RULES_TRUSTED_PARAM);
-	if (r->revocable_tokens) {
-		if (c->max_ttl > limit && r->max_ttl_set)
-			return check_fail(err, errlen, "%s: max_ttl (%lld ms) "
-			    "is over 1h, Ably's limit with revocable_tokens = "
-			    "on", file, c->max_ttl);
-		if (c->max_ttl > limit)
-			c->max_ttl = limit;
-		if (c->ttl > limit)
-			return check_fail(err, errlen, "%s: ttl (%lld ms) is "
-			    "over 1h, Ably's limit with revocable_tokens = on",
-			    file, c->ttl);
-	}
-	for (i = 0; i < c->capability->n; i++)
-		if (!cap_template_ok(c->capability->entries[i].resource))
-			return check_fail(err, errlen, "%s: capability: braces "
-			    "in resource names may appear only in the "
-			    "placeholder {clientId}", file);
-	templates = cap_has_template(c->capability) ||
-	    rules_uses_template(&r->dflt);
-	claims = rules_has_claims(&r->dflt);
-	for (i = 0; i < r->n; i++) {
-		if (check_rule(c, &r->rules[i], limit, err, errlen) != 0)
-			return -1;
-		templates |= rules_uses_template(&r->rules[i]);
-		claims |= rules_has_claims(&r->rules[i]);
-	}
-	if (templates && r->source == ID_FIXED) {
-		if (c->client_id == NULL)
-			return check_fail(err, errlen, "%s: {clientId} is used, "
-			    "but client_id is empty: there is never an "
-			    "identity to fill it", file);
-		if (!cap_template_value_ok(c->client_id))
-			return check_fail(err, errlen, "%s: client_id contains "
-			    "one of : * [ ] { } and so cannot fill {clientId} "
-			    "in a channel name", file);
-	}
-	if (r->source == ID_REQUEST)
-		log_warn("client_id = $request: EVERY CALLER PICKS ITS OWN "
-		    "clientId (and with it any rule that matches that id). "
-		    "For development only: never expose this endpoint");
-	if (claims && c->mode != MODE_JWT)
-		log_warn("revocation_key, channel_claim.* and "
-		    "publish_max_rate.* are JWT claims: mode %s does not use "
-		    "them", config_mode_name(c->mode));
-	return 0;
 }

@@ -1,4 +1,4 @@
-/* policy: who gets what. (config, request) -> clientId, capability, ttl
+/* policy: who gets what. (request, config) -> clientId, capability, ttl
  * and, in jwt mode, the extra claims.
  *
  * The caller's identity comes from the config's client_id source
@@ -7,8 +7,10 @@
  * what it gets, never widen it: a clientId other than its identity is
  * refused (403), a requested capability is intersected with what the rule
  * allows (nothing in common: 403), a ttl outside [1 s, max_ttl] is 400.
- * Pure apart from reading the request's parameters and, for $random, the
- * CSPRNG.
+ * A function of (request, config) alone: the request carries every value
+ * it reads (req_parse copied them), so it never sees the web server's
+ * parameters. The only other input is the CSPRNG, for $random. Start-up
+ * checks of the policy settings are config_load's.
  */
 #ifndef TOK_POLICY_H
 #define TOK_POLICY_H
@@ -22,7 +24,7 @@
 #include "request.h"
 
 #define POLICY_MAX_RESOURCES 128  /* in a requested capability */
-#define POLICY_REVOCABLE_MAX_TTL_MS (3600LL * 1000)  /* Ably's limit */
+#define POLICY_REVOCABLE_MAX_TTL_MS SETTING_REVOCABLE_MAX_TTL_MS
 
 struct decision {
 	char *client_id;          /* owned; NULL = anonymous, "*" = wildcard */
@@ -34,16 +36,17 @@ struct decision {
 	size_t n_extra;
 };
 
-/* Decide for request r. On success *d holds owned copies (decision_free()
+/* Decide for request r. On success *d holds owned copies
+ * (policy_decision_free()
  * them); on failure *d is empty and e says why, with Ably's codes:
  * 400 40012 bad clientId, 400 40003 ttl, 400 40000 capability, 401 40100
  * no identity, 403 40300 clientId refused, 403 40160 no capability. */
-enum tok_err policy_decide(const struct config *c, const struct request *r,
+enum tok_err policy_decide(const struct request *r, const struct config *c,
                            struct decision *d, struct tok_error *e)
 	__attribute__((warn_unused_result));
 
 /* Release what d holds and zero it; safe on a zeroed decision. */
-void decision_free(struct decision *d);
+void policy_decision_free(struct decision *d);
 
 /* Parse a requested ttl: decimal digits only, within [1 s, max_ttl]. */
 enum tok_err policy_parse_ttl(const char *text, long long max_ttl,
@@ -55,15 +58,5 @@ enum tok_err policy_parse_ttl(const char *text, long long max_ttl,
  * default (c->rules.dflt). Borrowed from c. */
 const struct rule *policy_rule_for(const struct config *c,
                                    const struct identity *id);
-
-/* Check the policy settings as a whole once the config is read (called by
- * config_load): every rule has a match and a capability, groups exist,
- * ttl limits (24 h; 1 h with revocable_tokens, which also lowers a max_ttl
- * left at its default), {clientId} only where an identity can fill it,
- * trusted headers only with trusted_header_secret. Warns about $request
- * and about JWT claims in other modes. -1 with err naming the setting or
- * rule (and its file:line) on a mistake. */
-int policy_config_check(struct config *c, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
 
 #endif

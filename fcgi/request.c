@@ -1,7 +1,7 @@
 /* request: CGI parameters + body -> struct request. */
 #include "request.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,9 @@
 
 #include <json-c/json.h>
 
+#include "crypto.h"
 #include "json_strict.h"
+#include "setting.h"
 
 /* TokenParams are flat; a little nesting is allowed for the capability
  * object inside a JSON body, nothing deeper. */
@@ -255,15 +257,13 @@ read_body(struct request *r, const struct req_source *src, size_t max_body,
 	unsigned long long want = 0;
 	enum tok_err rc;
 	size_t got = 0;
-	char *body, *end;
+	char *body;
 
-	if (cl != NULL && cl[0] != '\0') {
-		errno = 0;
-		want = strtoull(cl, &end, 10);
-		if (cl[0] < '0' || cl[0] > '9' || *end != '\0' || errno != 0)
-			return tok_fail(e, TOK_EINVAL, 40000,
-			    "invalid Content-Length");
-	}
+	/* Any number that fits is read, so a huge one is "too large" (413),
+	 * and only what is not a number at all is 400. */
+	if (cl != NULL && cl[0] != '\0' &&
+	    setting_unumber(cl, ULLONG_MAX, &want) != 0)
+		return tok_fail(e, TOK_EINVAL, 40000, "invalid Content-Length");
 	if (want > max_body)
 		return tok_fail(e, TOK_ETOOBIG, 40000,
 		    "request body is larger than %zu bytes", max_body);
@@ -314,16 +314,64 @@ parse_path(struct request *r, const struct req_source *src)
 	return r->path ? TOK_OK : TOK_ENOMEM;
 }
 
+/* Replace *slot with a copy of parameter name (NULL name or absent: NULL).
+ * -1 when out of memory. */
+static int
+copy_param(char **slot, const struct req_source *src, const char *name)
+{
+	const char *v = name ? src->param(src->ctx, name) : NULL;
+	char *copy = NULL;
+
+	if (v != NULL) {
+		copy = strdup(v);
+		if (copy == NULL)
+			return -1;
+	}
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+static void
+wipe_free(char *s)
+{
+	if (s != NULL) {
+		crypto_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+enum tok_err
+req_copy_extra(struct request *r, const struct req_source *src,
+               const struct req_extra *extra, struct tok_error *e)
+{
+	static const struct req_extra none = { NULL, NULL, NULL };
+	char *secret = NULL;
+
+	if (extra == NULL)
+		extra = &none;
+	/* The secret goes through a slot of its own so the old one is
+	 * wiped, not just freed. */
+	if (copy_param(&secret, src, extra->trusted_param) != 0 ||
+	    copy_param(&r->identity_header, src, extra->identity_param) != 0 ||
+	    copy_param(&r->group_header, src, extra->group_param) != 0) {
+		wipe_free(secret);
+		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+	}
+	wipe_free(r->trusted_secret);
+	r->trusted_secret = secret;
+	return TOK_OK;
+}
+
 enum tok_err
 req_parse(struct request *r, const struct req_source *src, size_t max_body,
-          struct tok_error *e)
+          const struct req_extra *extra, struct tok_error *e)
 {
 	const char *m = src->param(src->ctx, "REQUEST_METHOD");
 	const char *qs;
 	enum tok_err rc;
 
 	memset(r, 0, sizeof(*r));
-	r->src = src;
 	if (m == NULL)
 		m = "GET";
 	(void)snprintf(r->method_name, sizeof(r->method_name), "%s", m);
@@ -339,6 +387,9 @@ req_parse(struct request *r, const struct req_source *src, size_t max_body,
 	r->remote_user = dup_param(src, "REMOTE_USER");
 	if (parse_path(r, src) != TOK_OK)
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+	rc = req_copy_extra(r, src, extra, e);
+	if (rc != TOK_OK)
+		return rc;
 	if (r->method == REQ_OPTIONS) {
 		r->preflight_headers = dup_param(src,
 		    "HTTP_ACCESS_CONTROL_REQUEST_HEADERS");
@@ -373,13 +424,8 @@ req_free(struct request *r)
 	free(r->client_id.text);
 	free(r->capability.text);
 	free(r->ttl.text);
+	wipe_free(r->trusted_secret);
+	free(r->identity_header);
+	free(r->group_header);
 	memset(r, 0, sizeof(*r));
-}
-
-const char *
-req_param(const struct request *r, const char *name)
-{
-	if (r->src == NULL || r->src->param == NULL)
-		return NULL;
-	return r->src->param(r->src->ctx, name);
 }

@@ -25,6 +25,15 @@ struct req_source {
 	void *ctx;
 };
 
+/* The parameters only the configuration knows the names of (a trusted
+ * identity header, the group header, the trusted-path secret); NULL names
+ * are not read. Borrowed strings. */
+struct req_extra {
+	const char *trusted_param;   /* e.g. "TRUSTED_HEADER_SECRET" */
+	const char *identity_param;  /* e.g. "HTTP_X_REMOTE_USER" */
+	const char *group_param;     /* e.g. "HTTP_X_GROUPS" */
+};
+
 /* One TokenParam: absent, or present with text (no NUL inside). */
 struct req_value {
 	int present;
@@ -38,29 +47,38 @@ struct request {
 	char *origin;              /* owned copy of Origin, or NULL */
 	char *preflight_headers;   /* Access-Control-Request-Headers */
 	char *remote_user;         /* REMOTE_USER, or NULL */
-	/* Borrowed: the source it was parsed from, so that policy can read
-	 * the parameters only it knows the names of (a trusted identity
-	 * header, the group header, TRUSTED_HEADER_SECRET). NULL if none. */
-	const struct req_source *src;
+	/* Owned copies of the parameters struct req_extra names (NULL when
+	 * absent or not asked for). Copies, not the source's strings: the
+	 * worker frees libfcgi's parameters as soon as the endpoint has the
+	 * request, and a token-mode request waits for Ably after that. */
+	char *trusted_secret;      /* wiped by req_free() */
+	char *identity_header;
+	char *group_header;
 	struct req_value client_id;
 	struct req_value capability;  /* JSON text as sent */
 	struct req_value ttl;         /* decimal text as sent */
 };
 
 /* Parse the request; the body is read only for POST and only up to
- * max_body bytes (larger is TOK_ETOOBIG without reading). On failure the
- * request is still safe to req_free() and method/path/origin are set, so an
- * error answer can honour CORS. src (and the strings its param() returns)
- * must stay valid until req_free(): req_param() reads it later. */
+ * max_body bytes (larger is TOK_ETOOBIG without reading). The parameters
+ * extra names (NULL: none) are copied too. On failure the request is still
+ * safe to req_free() and method/path/origin are set, so an error answer can
+ * honour CORS. Nothing of src is kept: it may go once this returns. */
 enum tok_err req_parse(struct request *r, const struct req_source *src,
-                       size_t max_body, struct tok_error *e)
+                       size_t max_body, const struct req_extra *extra,
+                       struct tok_error *e)
 	__attribute__((warn_unused_result));
 
-void req_free(struct request *r);
+/* Copy the parameters extra names from src into r (replacing what r held
+ * there). req_parse does this; tests that build a request by hand call it
+ * themselves. TOK_ENOMEM on failure. */
+enum tok_err req_copy_extra(struct request *r, const struct req_source *src,
+                            const struct req_extra *extra,
+                            struct tok_error *e)
+	__attribute__((warn_unused_result));
 
-/* A parameter of the request's source ("HTTP_X_USER"), or NULL if absent
- * or the request has no source. Borrowed: valid until req_free(). */
-const char *req_param(const struct request *r, const char *name);
+/* Release what r holds (wiping the secret) and zero it. */
+void req_free(struct request *r);
 
 /* Decode application/x-www-form-urlencoded text (s, n bytes) in place
  * semantics: writes the decoded bytes to out (at least n+1 bytes) and

@@ -1,15 +1,23 @@
-/* rules: parse the policy settings (identity source, groups, rules). */
+/* rules: parse the policy settings (identity source, groups, rules).
+ *
+ * Each setting is checked on its own here, as it is read, so a message can
+ * name its file:line; how the settings fit together (a rule's group exists,
+ * ttl within max_ttl, {clientId} fillable) is checked by config_load once
+ * everything is read. Everything kept is an owned copy: the config file's
+ * text is wiped after parsing (it may hold the key).
+ */
 #include "rules.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
+#include "crypto.h"
+#include "setting.h"
 
-/* Fields of a rule (and the top-level default), for "set twice". */
+/* Fields of a rule (and the top-level default), for "set twice": a second
+ * value would silently win, and which one the operator meant is a guess. */
 enum {
 	F_MATCH = 1u << 0,
 	F_CAPABILITY = 1u << 1,
@@ -26,6 +34,8 @@ enum {
 	T_REVOCABLE = 1u << 2,
 };
 
+/* Bounds on what goes into a JWT claim: a token is sent with every
+ * connection, so a typo pasting a file into a claim must not make it huge. */
 #define CLAIM_VALUE_MAX 1024
 #define CLAIM_CHANNEL_MAX 256
 
@@ -43,20 +53,8 @@ rules_source_name(enum id_source s)
 	return (s >= 0 && s < ID__MAX) ? source_names[s] : "?";
 }
 
-static int
-msg(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int
-msg(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
+/* Messages name the setting; config puts its file:line in front. */
+#define msg(err, errlen, ...) setting_fail(err, errlen, NULL, __VA_ARGS__)
 
 static void
 free_list(char **list, size_t n)
@@ -100,8 +98,10 @@ rules_free(struct rules *r)
 
 	free(r->header);
 	free(r->group_header);
+	/* crypto_wipe, not memset: a memset just before free() is a dead
+	 * store the compiler may drop. */
 	if (r->trusted_secret != NULL) {
-		memset(r->trusted_secret, 0, strlen(r->trusted_secret));
+		crypto_wipe(r->trusted_secret, strlen(r->trusted_secret));
 		free(r->trusted_secret);
 	}
 	rule_free(&r->dflt);
@@ -153,12 +153,56 @@ rules_uses_template(const struct rule *rule)
 	return 0;
 }
 
-/* Rule and group names: letters, digits, '_' and '-'. */
+/* Rule and group names: letters, digits, '_' and '-'. Nothing that could
+ * be read as the '.' or ':' separating them from the rest of a setting. */
 static int
 name_ok(const char *s, size_t n)
 {
 	return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") >= n;
+}
+
+/* setting_split's context while split_list collects. */
+struct split {
+	const char *what;
+	int (*item_ok)(const char *item, const char *what, char *err,
+	               size_t errlen);
+	char **list;
+	size_t count;
+	char *err;
+	size_t errlen;
+};
+
+static int
+split_item(const char *item, size_t n, void *ctx)
+{
+	struct split *sp = ctx;
+	char *copy, **grown;
+	int rc = -1;
+
+	if (n == 0)
+		return msg(sp->err, sp->errlen, "%s: an empty item in the "
+		    "comma-separated list", sp->what);
+	if (sp->count >= RULES_MAX_ITEMS)
+		return msg(sp->err, sp->errlen, "%s: more than %d items",
+		    sp->what, RULES_MAX_ITEMS);
+	copy = strndup(item, n);
+	if (copy == NULL)
+		return msg(sp->err, sp->errlen, "out of memory");
+	if (sp->item_ok(copy, sp->what, sp->err, sp->errlen) != 0)
+		goto out;
+	grown = realloc(sp->list, (sp->count + 1) * sizeof(char *));
+	if (grown == NULL) {
+		rc = msg(sp->err, sp->errlen, "out of memory");
+		goto out;
+	}
+	sp->list = grown;
+	sp->list[sp->count++] = copy;
+	copy = NULL;
+	rc = 0;
+out:
+	free(copy);
+	return rc;
 }
 
 /* Split a comma-separated list into new trimmed items, each checked by
@@ -169,57 +213,18 @@ split_list(const char *value, const char *what,
                           size_t errlen),
            char ***out, size_t *n, char *err, size_t errlen)
 {
-	char *copy, *p, *next;
-	char **list = NULL;
-	size_t count = 0;
-	int rc = 0;
+	struct split sp = { what, item_ok, NULL, 0, err, errlen };
 
 	*out = NULL;
 	*n = 0;
-	copy = strdup(value);
-	if (copy == NULL)
-		return msg(err, errlen, "out of memory");
-	for (p = copy; p != NULL && rc == 0; p = next) {
-		char *item, **grown;
-
-		next = strchr(p, ',');
-		if (next != NULL)
-			*next++ = '\0';
-		item = config_trim(p);
-		if (item[0] == '\0') {
-			rc = msg(err, errlen, "%s: an empty item in the "
-			    "comma-separated list", what);
-			break;
-		}
-		if (count >= RULES_MAX_ITEMS) {
-			rc = msg(err, errlen, "%s: more than %d items", what,
-			    RULES_MAX_ITEMS);
-			break;
-		}
-		if (item_ok(item, what, err, errlen) != 0) {
-			rc = -1;
-			break;
-		}
-		grown = realloc(list, (count + 1) * sizeof(char *));
-		if (grown == NULL) {
-			rc = msg(err, errlen, "out of memory");
-			break;
-		}
-		list = grown;
-		list[count] = strdup(item);
-		if (list[count] == NULL) {
-			rc = msg(err, errlen, "out of memory");
-			break;
-		}
-		count++;
+	/* A CR too: config_trim used to strip it from every item. */
+	if (setting_split(value, ",", SETTING_SPLIT_TRIM_CR, split_item,
+	    &sp) != 0) {
+		free_list(sp.list, sp.count);
+		return -1;
 	}
-	free(copy);
-	if (rc != 0) {
-		free_list(list, count);
-		return rc;
-	}
-	*out = list;
-	*n = count;
+	*out = sp.list;
+	*n = sp.count;
 	return 0;
 }
 
@@ -260,8 +265,9 @@ header_param(const char *name, const char *what, char *err, size_t errlen)
 		    "digits and '-' (like X-Remote-User)", what);
 		return NULL;
 	}
-	/* CGI passes these two without the HTTP_ prefix; neither is an
-	 * identity. */
+	/* CGI passes these two without the HTTP_ prefix, so HTTP_CONTENT_TYPE
+	 * would never be set, and the client controls them anyway: neither
+	 * can carry an identity. */
 	if (strcasecmp(name, "Content-Type") == 0 ||
 	    strcasecmp(name, "Content-Length") == 0) {
 		msg(err, errlen, "%s: %s cannot carry an identity", what, name);
@@ -320,7 +326,10 @@ rules_set_identity(struct rules *r, const char *value, char *err,
 	return 1;
 }
 
-/* The rule called name (created at the end if new). */
+/* The rule called name (created at the end if new). A rule's settings may
+ * be spread over the file; the first one's file:line names the rule in
+ * later messages, and their first appearance fixes the order in which
+ * policy tries the rules. */
 static struct rule *
 find_rule(struct rules *r, const char *name, size_t n, const char *where,
           char *err, size_t errlen)
@@ -356,7 +365,8 @@ find_rule(struct rules *r, const char *name, size_t n, const char *where,
 }
 
 /* A positive number of messages per second (digits, optionally a
- * fraction), kept as text: the JWT claim shows it as written. */
+ * fraction), kept as text: the JWT claim shows it as written, and a double
+ * printed back could read 0.1 as 0.10000000000000001. */
 static int
 rate_ok(const char *s)
 {
@@ -426,22 +436,27 @@ add_claim(struct rule *rule, int kind, const char *channel,
 	return 0;
 }
 
-/* The settings a rule and the top level share. field is the name after
+/* The settings a rule and the top level share (the top level is the rule
+ * for callers no rule matches). field is the name after
  * "rule.<name>." (or the whole name at the top level). Returns 1 if the
  * field is not one of these. */
 static int
 set_shared(struct rule *rule, const char *field, const char *value,
            const char *what, char *err, size_t errlen)
 {
-	if (strcmp(field, "wildcard_client_id") == 0) {
+	/* The same names as at the top level, so the table knows them. */
+	const struct setting *s = setting_find(field);
+	enum setting_id id = s != NULL ? s->id : SET__MAX;
+
+	if (id == SET_WILDCARD_CLIENT_ID) {
 		if (rule->set & F_WILDCARD)
 			return msg(err, errlen, "%s is set twice", what);
-		if (config_parse_on_off(value, &rule->wildcard_client_id) != 0)
+		if (setting_on_off(value, &rule->wildcard_client_id) != 0)
 			return msg(err, errlen, "%s: expected on or off", what);
 		rule->set |= F_WILDCARD;
 		return 0;
 	}
-	if (strcmp(field, "revocation_key") == 0) {
+	if (id == SET_REVOCATION_KEY) {
 		char *copy;
 
 		if (rule->set & F_REVOCATION)
@@ -461,10 +476,9 @@ set_shared(struct rule *rule, const char *field, const char *value,
 		rule->set |= F_REVOCATION;
 		return 0;
 	}
-	if (strncmp(field, "channel_claim.", 14) == 0)
-		return add_claim(rule, 0, field + 14, value, what, err, errlen);
-	if (strncmp(field, "publish_max_rate.", 17) == 0)
-		return add_claim(rule, 1, field + 17, value, what, err, errlen);
+	if (id == SET_CHANNEL_CLAIM || id == SET_PUBLISH_MAX_RATE)
+		return add_claim(rule, id == SET_PUBLISH_MAX_RATE, field +
+		    strlen(s->name), value, what, err, errlen);
 	return 1;
 }
 
@@ -507,8 +521,8 @@ set_rule_field(struct rule *rule, const char *field, const char *value,
 
 		if (rule->set & bit)
 			return msg(err, errlen, "%s is set twice", what);
-		if (config_parse_duration(value, &n) != 0 ||
-		    n < CONFIG_MIN_TTL_MS || n > CONFIG_MAX_TTL_MS)
+		if (setting_duration(value, &n) != 0 ||
+		    n < SETTING_MIN_TTL_MS || n > SETTING_MAX_TTL_MS)
 			return msg(err, errlen, "%s: expected a duration "
 			    "between 1s and 24h, like 3600000 (ms), 3600s, 60m "
 			    "or 1h", what);
@@ -557,8 +571,9 @@ set_group(struct rules *r, const char *name, const char *value,
 	return 0;
 }
 
-/* The secret a web server passes in RULES_TRUSTED_PARAM: long, and of
- * characters that need no quoting in a web server's config. */
+/* The secret a web server passes in RULES_TRUSTED_PARAM: long enough
+ * not to be guessed, and of characters that need no quoting in nginx's or
+ * Apache's config (a quoting mistake there would send a different one). */
 static int
 secret_ok(const char *s)
 {
@@ -568,34 +583,27 @@ secret_ok(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~+/=-") == n;
 }
 
+/* The table in setting.c says which settings are rules': one list of
+ * names for the whole config file. */
 int
 rules_is_setting(const char *name)
 {
-	static const char *const exact[] = { "trusted_header_secret",
-	    "group_header", "revocable_tokens", "wildcard_client_id",
-	    "revocation_key" };
-	static const char *const prefixes[] = { "channel_claim.",
-	    "publish_max_rate.", "group.", "rule." };
-	size_t i;
+	const struct setting *s = setting_find(name);
 
-	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-		if (strcmp(name, exact[i]) == 0)
-			return 1;
-	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-			return 1;
-	return 0;
+	return s != NULL && s->owner == SETTING_RULES;
 }
 
 int
 rules_set(struct rules *r, const char *name, const char *value,
           const char *where, char *err, size_t errlen)
 {
+	const struct setting *s = setting_find(name);
+	enum setting_id id = s != NULL ? s->id : SET__MAX;
 	char what[160];
 	int rc;
 
 	(void)snprintf(what, sizeof(what), "%.150s", name);
-	if (strcmp(name, "trusted_header_secret") == 0) {
+	if (id == SET_TRUSTED_HEADER_SECRET) {
 		char *copy = NULL;
 
 		if (r->set & T_SECRET)
@@ -614,7 +622,7 @@ rules_set(struct rules *r, const char *name, const char *value,
 		r->set |= T_SECRET;
 		return 0;
 	}
-	if (strcmp(name, "group_header") == 0) {
+	if (id == SET_GROUP_HEADER) {
 		if (r->set & T_GROUP_HEADER)
 			return msg(err, errlen, "%s is set twice", what);
 		if (value[0] != '\0') {
@@ -626,18 +634,20 @@ rules_set(struct rules *r, const char *name, const char *value,
 		r->set |= T_GROUP_HEADER;
 		return 0;
 	}
-	if (strcmp(name, "revocable_tokens") == 0) {
+	if (id == SET_REVOCABLE_TOKENS) {
 		if (r->set & T_REVOCABLE)
 			return msg(err, errlen, "%s is set twice", what);
-		if (config_parse_on_off(value, &r->revocable_tokens) != 0)
+		if (setting_on_off(value, &r->revocable_tokens) != 0)
 			return msg(err, errlen, "%s: expected on or off", what);
 		r->set |= T_REVOCABLE;
 		return 0;
 	}
-	if (strncmp(name, "group.", 6) == 0)
-		return set_group(r, name + 6, value, what, err, errlen);
-	if (strncmp(name, "rule.", 5) == 0) {
-		const char *rname = name + 5, *dot = strchr(rname, '.');
+	if (id == SET_GROUP)
+		return set_group(r, name + strlen(s->name), value, what, err,
+		    errlen);
+	if (id == SET_RULE) {
+		const char *rname = name + strlen(s->name);
+		const char *dot = strchr(rname, '.');
 		struct rule *rule;
 
 		if (dot == NULL || !name_ok(rname, (size_t)(dot - rname)) ||

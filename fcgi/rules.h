@@ -4,8 +4,8 @@
  *
  * config owns a struct rules: it hands every `name = value` line whose name
  * rules_is_setting() accepts to rules_set(), and the client_id setting to
- * rules_set_identity(). policy_config_check() then checks the whole at
- * start-up; afterwards it is read-only. conf/ably-token.conf documents the
+ * rules_set_identity(). config_load() then checks the whole at start-up;
+ * afterwards it is read-only. conf/ably-token.conf documents the
  * syntax, README.md ("Security model") the model.
  */
 #ifndef TOK_RULES_H

@@ -114,7 +114,7 @@ FUZZ_ENTRY(const uint8_t *data, size_t size)
 	if (s.qs != NULL) {
 		struct req_source src = { fform_param, fform_read, &s };
 
-		if (req_parse(&r, &src, 8192, &e) == TOK_OK) {
+		if (req_parse(&r, &src, 8192, NULL, &e) == TOK_OK) {
 			if (r.ttl.present)
 				FUZZ_CHECK(r.ttl.text != NULL, "a present ttl has text");
 			if (r.client_id.present)

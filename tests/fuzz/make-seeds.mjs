@@ -98,4 +98,34 @@ put('config', 'crlf', `key = ${KEY}\r\nmode = jwt\r\n`);
 // fuzz_form
 const forms = ['ttl=60000&clientId=a%20b', 'a+b=%2B%26%3D', '%', '%4', '%zz', '%00', 'x=%E2%82%AC', '&&=&', 'capability=%7B%22*%22%3A%5B%22*%22%5D%7D', 'ttl=1&ttl=2', '%25%32%35'];
 forms.forEach((f, i) => put('form', `f${i}`, f));
+// fuzz_policy: a config number (byte 0: 0 fixed id, 1 $remote_user and rules,
+// 2 $header with a trusted secret, 3 $random in jwt mode, 4 $request), then
+// clientId \n capability \n ttl \n REMOTE_USER \n identity header \n group
+// header \n trusted secret; \x01 alone is present and empty.
+const SECRET = 'fuzz-secret-0123456789abcdef';
+const policySeeds = {
+  'fixed-nothing-asked': '\x00',
+  'fixed-all-asked': '\x00alice\n{"chat:room":["subscribe"]}\n5000',
+  'fixed-other-client': '\x00bob',
+  'fixed-wildcard': '\x00*',
+  'fixed-empty-client': '\x00\x01',
+  'fixed-bad-ttl': '\x00\n\n999',
+  'fixed-disjoint-cap': '\x00\n{"news:*":["*"]}',
+  'fixed-wide-cap': '\x00\n{"*":["*"]}\n3600000',
+  'remote-user-group': '\x01\n\n\nolga',
+  'remote-user-wildcard': '\x01*\n\n\npete',
+  'remote-user-none': '\x01',
+  'remote-user-root-template': '\x01root\n{"user:root":["publish"]}\n\nroot',
+  'header-with-secret': `\x02\n\n\n\nerin\nstaff, dev\n${SECRET}`,
+  'header-without-secret': '\x02\n\n\n\nerin\nstaff',
+  'header-wrong-secret': `\x02\n\n\n\nerin\n\n${SECRET}x`,
+  'header-groups-only': `\x02\n\n\n\n\nstaff\n${SECRET}`,
+  'random-new': '\x03',
+  'random-presented': '\x03anon-000000000000000000000000aaaaaaaaaaaaaaaa',
+  'random-ttl-over-revocable': '\x03\n\n3600001',
+  'request-vip': '\x04vip\n{"x":["publish"]}\n600000',
+  'request-template-chars': '\x04a:b*\n',
+  'request-none': '\x04',
+};
+for (const [name, text] of Object.entries(policySeeds)) put('policy', name, text);
 console.log('seeds written under', path.join(here, 'corpus'));

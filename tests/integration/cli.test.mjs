@@ -98,6 +98,20 @@ test('usage errors exit 2 with a message, and never print a signature', async ()
   }
 });
 
+test('a number that does not fit is refused, not clamped to the largest one', async () => {
+  const key = 'TESTAPP.fulltest:TEST-ONLY-not-a-real-secret-0000000000';
+  for (const [args, re] of [
+    [['sign', '--key', key, '--timestamp', '99999999999999999999'], /--timestamp/],
+    [['jwt', '--key', key, '--iat', '99999999999999999999'], /--iat/],
+    [['jwt', '--key', key, '--exp', '-99999999999999999999'], /--exp/],
+  ]) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
+    assert.match(r.stderr, re, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, '', `${args.join(' ')} printed on stdout`);
+  }
+});
+
 test('started by hand with no web server, it says so instead of waiting', async () => {
   const r = await cli([], {});
   assert.equal(r.code, 2);

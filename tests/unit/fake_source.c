@@ -123,5 +123,5 @@ fake_parse(struct fake *f, struct request *r, size_t max_body,
            struct tok_error *e)
 {
 	f->src = fake_source(f);
-	return req_parse(r, &f->src, max_body, e);
+	return req_parse(r, &f->src, max_body, f->extra, e);
 }

@@ -26,6 +26,7 @@ struct fake {
 	int fail_read;      /* read returns -1 */
 	int reads;          /* read calls so far */
 	struct req_source src;  /* what fake_parse handed to req_parse */
+	const struct req_extra *extra;  /* fake_parse's; NULL = none */
 };
 
 /* Add a parameter (at most FAKE_MAX_PARAMS); a NULL value is not set. */
@@ -51,8 +52,7 @@ void fake_params_text(struct fake *f, char *storage, size_t size,
 
 struct req_source fake_source(struct fake *f);
 
-/* req_parse of this request; the source it reads lives in f (f->src), so
- * r may read parameters from it later (req_param) while f lives. */
+/* req_parse of this request, copying the parameters f->extra names. */
 enum tok_err fake_parse(struct fake *f, struct request *r, size_t max_body,
                         struct tok_error *e);
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "setting.h"
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -820,7 +821,7 @@ test_parse_duration(void **state)
 	(void)state;
 	for (i = 0; i < N_ELEMENTS(cases); i++) {
 		long long ms = -1;
-		int rc = config_parse_duration(cases[i].text, &ms);
+		int rc = setting_duration(cases[i].text, &ms);
 
 		if ((rc == 0) != cases[i].ok)
 			fail_msg("duration \"%s\": rc %d, want %s",

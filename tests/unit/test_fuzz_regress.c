@@ -35,6 +35,9 @@
 #define FUZZ_ENTRY fuzz_frame_one
 #include "../fuzz/fuzz_frame.c"
 #undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_policy_one
+#include "../fuzz/fuzz_policy.c"
+#undef FUZZ_ENTRY
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -97,6 +100,7 @@ static void test_capability(void **state) { (void)state; replay("capability", fu
 static void test_config(void **state) { (void)state; replay("config", fuzz_config_one); }
 static void test_form(void **state) { (void)state; replay("form", fuzz_form_one); }
 static void test_frame(void **state) { (void)state; replay("frame", fuzz_frame_one); }
+static void test_policy(void **state) { (void)state; replay("policy", fuzz_policy_one); }
 
 int
 main(void)
@@ -107,6 +111,7 @@ main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_form),
 		cmocka_unit_test(test_frame),
+		cmocka_unit_test(test_policy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

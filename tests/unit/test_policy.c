@@ -252,7 +252,7 @@ test_decide_case(void **state)
 		c.max_ttl = t->max_ttl;
 	make_request(&r, t->client_id, t->capability, t->ttl);
 	memset(&e, 0, sizeof(e));
-	rc = policy_decide(&c, &r, &d, &e);
+	rc = policy_decide(&r, &c, &d, &e);
 	if (rc != t->want)
 		fail_msg("%s: rc %d (%s), want %d", t->name, rc, e.message,
 		    t->want);
@@ -277,7 +277,7 @@ test_decide_case(void **state)
 		assert_null(d.client_id);
 		assert_null(d.capability);
 	}
-	decision_free(&d);
+	policy_decision_free(&d);
 	assert_null(d.client_id);
 	assert_null(d.capability);
 	req_free(&r);
@@ -387,10 +387,10 @@ test_capability_spellings_agree(void **state)
 		struct tok_error e;
 
 		make_request(&r, NULL, spellings[i], NULL);
-		assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+		assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 		assert_string_equal(d.capability, "{\"chat:x\":[\"publish\","
 		    "\"subscribe\"],\"status\":[\"subscribe\"]}");
-		decision_free(&d);
+		policy_decision_free(&d);
 		req_free(&r);
 	}
 	config_free(&c);
@@ -411,14 +411,14 @@ test_default_follows_config(void **state)
 	set_capability(&c, "{\"b\":[\"subscribe\"],\"a\":[\"history\"]}");
 	c.ttl = 120000;
 	make_request(&r, NULL, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 	assert_string_equal(d.client_id, "svc-42");
 	assert_string_equal(d.capability,
 	    "{\"a\":[\"history\"],\"b\":[\"subscribe\"]}");
 	assert_int_equal(d.ttl, 120000);
-	decision_free(&d);
+	policy_decision_free(&d);
 	/* decision_free on a freed (zeroed) decision is harmless. */
-	decision_free(&d);
+	policy_decision_free(&d);
 	req_free(&r);
 	config_free(&c);
 }
@@ -689,13 +689,13 @@ test_policy_case(void **state)
 	load_conf(&c, t->conf);
 	make_request(&r, t->client_id, t->capability, t->ttl);
 	fake_params_text(&fp, storage, sizeof(storage), t->params);
-	r.src = &src;
+	assert_int_equal(req_copy_extra(&r, &src, &c.req_extra, &e), TOK_OK);
 	if (t->remote_user != NULL) {
 		r.remote_user = strdup(t->remote_user);
 		assert_non_null(r.remote_user);
 	}
 	memset(&e, 0, sizeof(e));
-	rc = policy_decide(&c, &r, &d, &e);
+	rc = policy_decide(&r, &c, &d, &e);
 	if (rc != t->want)
 		fail_msg("%s: rc %d (%d %s), want %d", t->name, rc, e.code,
 		    e.message, t->want);
@@ -716,8 +716,7 @@ test_policy_case(void **state)
 		assert_null(d.client_id);
 		assert_null(d.capability);
 	}
-	decision_free(&d);
-	r.src = NULL;
+	policy_decision_free(&d);
 	req_free(&r);
 	config_free(&c);
 }
@@ -746,7 +745,7 @@ test_no_cross_user(void **state)
 
 			make_request(&r, ids[j], asks[i], NULL);
 			r.remote_user = strdup("alice");
-			if (policy_decide(&c, &r, &d, &e) == TOK_OK) {
+			if (policy_decide(&r, &c, &d, &e) == TOK_OK) {
 				assert_string_equal(d.client_id, "alice");
 				if (strstr(d.capability, "private:bob") != NULL)
 					fail_msg("alice got %s", d.capability);
@@ -755,7 +754,7 @@ test_no_cross_user(void **state)
 			} else {
 				assert_true(e.kind == TOK_EDENIED);
 			}
-			decision_free(&d);
+			policy_decision_free(&d);
 			req_free(&r);
 		}
 	}
@@ -778,8 +777,8 @@ test_random_identity(void **state)
 	load_conf(&c, "client_id = $random\ncapability = "
 	    "{\"anon:{clientId}\":[\"*\"],\"public\":[\"subscribe\"]}\n");
 	make_request(&r, NULL, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d1, &e), TOK_OK);
-	assert_int_equal(policy_decide(&c, &r, &d2, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d1, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d2, &e), TOK_OK);
 	req_free(&r);
 	assert_int_equal(strlen(d1.client_id), IDENTITY_ANON_LEN);
 	assert_int_equal(strncmp(d1.client_id, "anon-", 5), 0);
@@ -792,27 +791,27 @@ test_random_identity(void **state)
 
 	/* ably-js renews with the clientId it was given */
 	make_request(&r, d1.client_id, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d3, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d3, &e), TOK_OK);
 	assert_string_equal(d3.client_id, d1.client_id);
 	assert_string_equal(d3.capability, cap);
-	decision_free(&d3);
+	policy_decision_free(&d3);
 	req_free(&r);
 
 	/* one changed digit of the random part or of the MAC */
 	(void)snprintf(forged, sizeof(forged), "%s", d1.client_id);
 	forged[10] = forged[10] == '0' ? '1' : '0';
 	make_request(&r, forged, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d3, &e), TOK_EDENIED);
+	assert_int_equal(policy_decide(&r, &c, &d3, &e), TOK_EDENIED);
 	assert_int_equal(e.code, 40300);
 	req_free(&r);
 	(void)snprintf(forged, sizeof(forged), "%s", d1.client_id);
 	forged[IDENTITY_ANON_LEN - 1] =
 	    forged[IDENTITY_ANON_LEN - 1] == 'a' ? 'b' : 'a';
 	make_request(&r, forged, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d3, &e), TOK_EDENIED);
+	assert_int_equal(policy_decide(&r, &c, &d3, &e), TOK_EDENIED);
 	req_free(&r);
 	make_request(&r, "anon-alice", NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d3, &e), TOK_EDENIED);
+	assert_int_equal(policy_decide(&r, &c, &d3, &e), TOK_EDENIED);
 	req_free(&r);
 	/* an id another key made */
 	assert_int_equal(key_parse("appTwo.keyTwo:"
@@ -820,8 +819,8 @@ test_random_identity(void **state)
 	assert_false(identity_anonymous_ok(&other, d1.client_id));
 	assert_true(identity_anonymous_ok(&c.key, d1.client_id));
 	key_clear(&other);
-	decision_free(&d1);
-	decision_free(&d2);
+	policy_decision_free(&d1);
+	policy_decision_free(&d2);
 	config_free(&c);
 }
 
@@ -862,13 +861,13 @@ test_jwt_claims(void **state)
 		assert_int_equal(c.max_ttl, 3600000);
 		make_request(&r, NULL, NULL, "3600001");
 		r.remote_user = strdup("alice");
-		assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_EINVAL);
+		assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_EINVAL);
 		assert_int_equal(e.code, 40003);
 		req_free(&r);
 
 		make_request(&r, NULL, NULL, NULL);
 		r.remote_user = strdup("alice");
-		assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+		assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 		if (m > 0) {
 			/* only JWTs carry these claims */
 			assert_null(d.revocation_key);
@@ -893,7 +892,7 @@ test_jwt_claims(void **state)
 			    "private:alice");
 			assert_string_equal(d.extra[3].value, "10");
 		}
-		decision_free(&d);
+		policy_decision_free(&d);
 		assert_null(d.extra);
 		assert_int_equal(d.n_extra, 0);
 		req_free(&r);
@@ -919,18 +918,18 @@ test_jwt_claims_anonymous_and_hostile(void **state)
 	    "channel_claim.public = visitor\n"
 	    "channel_claim.public2 = {clientId}\n");
 	make_request(&r, NULL, NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 	assert_null(d.client_id);
 	assert_null(d.revocation_key);
 	assert_int_equal(d.n_extra, 2);
 	assert_string_equal(d.extra[0].name, "ably.channel.public");
 	/* values are not templates */
 	assert_string_equal(d.extra[1].value, "{clientId}");
-	decision_free(&d);
+	policy_decision_free(&d);
 	req_free(&r);
 
 	make_request(&r, "eve:x", NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_EDENIED);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_EDENIED);
 	assert_int_equal(e.code, 40300);
 	req_free(&r);
 	config_free(&c);
@@ -950,11 +949,11 @@ test_jwt_claims_collide(void **state)
 	    "channel_claim.{clientId} = mine\n"
 	    "channel_claim.bob = fixed\n");
 	make_request(&r, "bob", NULL, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_OK);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_OK);
 	assert_int_equal(d.n_extra, 1);
 	assert_string_equal(d.extra[0].name, "ably.channel.bob");
 	assert_string_equal(d.extra[0].value, "mine");
-	decision_free(&d);
+	policy_decision_free(&d);
 	req_free(&r);
 	config_free(&c);
 }
@@ -979,7 +978,7 @@ test_capability_resource_limit(void **state)
 		    "%s\"r%zu\":[\"subscribe\"]", i ? "," : "", i);
 	(void)snprintf(text + used, sizeof(text) - used, "}");
 	make_request(&r, NULL, text, NULL);
-	assert_int_equal(policy_decide(&c, &r, &d, &e), TOK_EINVAL);
+	assert_int_equal(policy_decide(&r, &c, &d, &e), TOK_EINVAL);
 	assert_int_equal(e.code, 40000);
 	req_free(&r);
 	config_free(&c);

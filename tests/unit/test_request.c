@@ -540,30 +540,48 @@ test_origin_and_user(void **state)
 	req_free(&r);
 }
 
-/* Parameters only policy knows the names of (a trusted identity header,
- * TRUSTED_HEADER_SECRET) are read later through req_param(). */
+/* Parameters only the configuration knows the names of (a trusted
+ * identity header, TRUSTED_HEADER_SECRET) are copied by req_parse when
+ * named, so policy reads them without the web server's source. */
 static void
-test_req_param(void **state)
+test_req_extra(void **state)
 {
+	static const struct req_extra extra = { "TRUSTED_HEADER_SECRET",
+	    "HTTP_X_AUTH_USER", "HTTP_X_GROUPS" };
 	struct fake f;
 	struct request r;
 	struct tok_error e;
+	char *user;
 
 	(void)state;
 	memset(&f, 0, sizeof(f));
 	fake_set(&f, "REQUEST_METHOD", "GET");
 	fake_set(&f, "HTTP_X_AUTH_USER", "erin");
 	fake_set(&f, "TRUSTED_HEADER_SECRET", "s3cret-s3cret-s3cret");
+	f.extra = &extra;
 	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
-	assert_ptr_equal(r.src, &f.src);
-	assert_string_equal(req_param(&r, "HTTP_X_AUTH_USER"), "erin");
-	assert_string_equal(req_param(&r, "TRUSTED_HEADER_SECRET"),
-	    "s3cret-s3cret-s3cret");
-	assert_null(req_param(&r, "HTTP_X_OTHER"));
+	/* Copies: the source may be gone while the request waits. */
+	user = r.identity_header;
+	assert_string_equal(r.identity_header, "erin");
+	assert_ptr_not_equal(r.identity_header, f.values[1]);
+	assert_string_equal(r.trusted_secret, "s3cret-s3cret-s3cret");
+	assert_null(r.group_header);  /* named, but absent */
+	memset(&f, 0xa5, sizeof(f));
+	assert_string_equal(user, "erin");
 	req_free(&r);
-	/* After req_free, and for a request built by hand: no source. */
-	assert_null(r.src);
-	assert_null(req_param(&r, "HTTP_X_AUTH_USER"));
+	assert_null(r.identity_header);
+	assert_null(r.trusted_secret);
+
+	/* Not named: not copied. */
+	memset(&f, 0, sizeof(f));
+	fake_set(&f, "REQUEST_METHOD", "GET");
+	fake_set(&f, "HTTP_X_AUTH_USER", "erin");
+	fake_set(&f, "TRUSTED_HEADER_SECRET", "s3cret-s3cret-s3cret");
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
+	assert_null(r.identity_header);
+	assert_null(r.trusted_secret);
+	assert_null(r.group_header);
+	req_free(&r);
 }
 
 /* On failure, method/path/origin are still there for the error answer. */
@@ -663,7 +681,7 @@ main(void)
 		cmocka_unit_test(test_options_preflight),
 		cmocka_unit_test(test_preflight_headers_only_for_options),
 		cmocka_unit_test(test_origin_and_user),
-		cmocka_unit_test(test_req_param),
+		cmocka_unit_test(test_req_extra),
 		cmocka_unit_test(test_failure_keeps_cors_fields),
 		cmocka_unit_test(test_form_decode),
 	};
