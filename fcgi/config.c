@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 
 #include "crypto.h"
+#include "log.h"
 #include "setting.h"
+#include "utf8.h"
 
 /* Far more than any real config; a bound so a wrong path (a log file, a
  * device) is refused instead of read whole into memory. */
@@ -372,10 +374,10 @@ apply(struct config *c, const struct setting *s, const char *name,
 	return stored == 0 ? 0 : fail(err, errlen, o, "out of memory");
 }
 
-/* Read the whole file into a new NUL-terminated buffer of *len bytes. */
+/* Read the whole file into a new NUL-terminated buffer of *len bytes;
+ * *mode gets the file's mode bits. */
 static char *
-slurp(const char *path, size_t *len, int *holds_key_world_readable,
-      char *err, size_t errlen)
+slurp(const char *path, size_t *len, mode_t *mode, char *err, size_t errlen)
 {
 	struct stat st;
 	FILE *f;
@@ -395,7 +397,7 @@ slurp(const char *path, size_t *len, int *holds_key_world_readable,
 		fclose(f);
 		return NULL;
 	}
-	*holds_key_world_readable = (st.st_mode & S_IROTH) != 0;
+	*mode = st.st_mode;
 	data = malloc((size_t)st.st_size + 1);
 	if (data == NULL) {
 		(void)snprintf(err, errlen, "%s: out of memory", path);
@@ -409,18 +411,133 @@ slurp(const char *path, size_t *len, int *holds_key_world_readable,
 	return data;
 }
 
+/* The length of the setting name that starts a line, if the first n bytes
+ * hold one and its '=' (so that a message can name it); 0 otherwise. */
+static size_t
+setting_name_len(const char *line, size_t n)
+{
+	size_t i = 0, len;
+
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	len = 0;
+	while (i + len < n && ((line[i + len] >= 'a' && line[i + len] <= 'z') ||
+	    (line[i + len] >= '0' && line[i + len] <= '9') ||
+	    line[i + len] == '_' || line[i + len] == '.'))
+		len++;
+	if (len == 0 || i != 0 || memchr(line, '=', n) == NULL)
+		return 0;
+	return len;
+}
+
+/* Every line holds only what the format allows: UTF-8 text without NUL or
+ * control characters (tab allowed; a CR only before the LF). A stray NUL
+ * would end the text early and silently drop the rules after it, and a
+ * policy must never run half-read. 0, or -1 with err naming file:line. */
+static int
+check_bytes(const char *path, const char *data, size_t len, char *err,
+            size_t errlen)
+{
+	size_t off = 0;
+	int lineno = 1;
+
+	while (off < len) {
+		const char *nl = memchr(data + off, '\n', len - off);
+		size_t end = nl != NULL ? (size_t)(nl - data) : len, n = end - off;
+
+		if (n > 0 && data[off + n - 1] == '\r')
+			n--;  /* CRLF line ends are fine */
+		if (!utf8_text_ok(data + off, n)) {
+			char what[40] = "invalid UTF-8";
+			size_t k;
+
+			for (k = 0; k < n; k++) {
+				unsigned char ch = (unsigned char)data[off + k];
+
+				if (ch == 0) {
+					(void)snprintf(what, sizeof(what),
+					    "a NUL byte");
+					break;
+				}
+				if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+					(void)snprintf(what, sizeof(what),
+					    "control character 0x%02x", ch);
+					break;
+				}
+			}
+			(void)snprintf(err, errlen, "%s:%d: %.*s%s%s: the file "
+			    "must be UTF-8 text without control characters", path,
+			    lineno, (int)setting_name_len(data + off, k),
+			    data + off, setting_name_len(data + off, k) ? ": " :
+			    "", what);
+			return -1;
+		}
+		off = end + 1;
+		lineno++;
+	}
+	return 0;
+}
+
+/* Who may change the file decides the rules, rest_host and tls: refuse a
+ * file that group or others may write, or that sits in a directory they
+ * may write (they could replace it; a sticky directory such as /tmp only
+ * lets its owner do that). 0 if safe, or allowed with a warning under
+ * CONFIG_ALLOW_INSECURE; -1 with err saying what to chmod. */
+static int
+check_writers(const char *path, mode_t mode, unsigned flags, char *err,
+              size_t errlen)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (mode & (S_IWGRP | S_IWOTH)) {
+		(void)snprintf(err, errlen, "%s: writable by %s, who could "
+		    "change its rules, rest_host or tls; chmod go-w %s (or "
+		    "start with --allow-insecure-config)", path,
+		    (mode & S_IWOTH) ? "every user" : "its group", path);
+		goto insecure;
+	}
+	if (slash == NULL)
+		(void)snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		(void)snprintf(dir, sizeof(dir), "/");
+	else
+		(void)snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path),
+		    path);
+	if (stat(dir, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(st.st_mode & S_ISVTX)) {
+		(void)snprintf(err, errlen, "%s: its directory %s is writable "
+		    "by %s, who could replace the file; chmod go-w %s (or "
+		    "start with --allow-insecure-config)", path, dir,
+		    (st.st_mode & S_IWOTH) ? "every user" : "its group", dir);
+		goto insecure;
+	}
+	return 0;
+insecure:
+	if (!(flags & CONFIG_ALLOW_INSECURE))
+		return -1;
+	log_warn("%s (allowed by --allow-insecure-config)", err);
+	err[0] = '\0';
+	return 0;
+}
+
 static int
 load_file(struct config *c, const char *path, unsigned flags, char *err,
           size_t errlen)
 {
-	int world_readable = 0, rc = 0, lineno = 0, key_line = 0;
+	int world_readable, rc = 0, lineno = 0, key_line = 0;
 	char *data, *line, *next;
 	unsigned seen = 0;
 	size_t len = 0;
+	mode_t mode = 0;
 
-	data = slurp(path, &len, &world_readable, err, errlen);
+	data = slurp(path, &len, &mode, err, errlen);
 	if (data == NULL)
 		return -1;
+	world_readable = (mode & S_IROTH) != 0;
+	if (check_bytes(path, data, len, err, errlen) != 0)
+		rc = -1;
 	for (line = data; line != NULL && rc == 0; line = next) {
 		const struct setting *s;
 		struct origin o;
@@ -484,6 +601,8 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 		    "every user (allowed by --allow-insecure-config); chmod 600 "
 		    "it", path, key_line);
 	}
+	if (rc == 0)
+		rc = check_writers(path, mode, flags, err, errlen);
 	return rc;
 }
 

@@ -17,6 +17,7 @@ static const struct {
 	[TOK_ENOTFOUND] = { 404, 40400 },
 	[TOK_EMETHOD]   = { 405, 40500 },
 	[TOK_ETOOBIG]   = { 413, 41300 },
+	[TOK_ETOOLONG]  = { 414, 41400 },
 	[TOK_EMEDIA]    = { 415, 41500 },
 	[TOK_ECONFIG]   = { 500, 50000 },
 	[TOK_ENOMEM]    = { 500, 50000 },

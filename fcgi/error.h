@@ -17,6 +17,7 @@ enum tok_err {
 	TOK_ENOTFOUND,  /* 404 */
 	TOK_EMETHOD,    /* 405 */
 	TOK_ETOOBIG,    /* body over max_body: 413 */
+	TOK_ETOOLONG,   /* query string too long: 414 */
 	TOK_EMEDIA,     /* unsupported content type: 415 */
 	TOK_ECONFIG,    /* server misconfigured (no key): 500 */
 	TOK_ENOMEM,     /* 500 */

@@ -402,7 +402,7 @@ req_parse(struct request *r, const struct req_source *src, size_t max_body,
 		size_t qlen = strlen(qs);
 
 		if (qlen > REQ_MAX_QUERY)
-			return tok_fail(e, TOK_ETOOBIG, 40000,
+			return tok_fail(e, TOK_ETOOLONG, 41400,
 			    "query string is longer than %d bytes",
 			    REQ_MAX_QUERY);
 		rc = parse_form(r, qs, qlen, e);

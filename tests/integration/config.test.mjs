@@ -163,3 +163,76 @@ test('max_body, log_level, empty cors_origins and --socket-mode are honoured', a
   });
   assert.doesNotMatch(log, /\binfo\b/, `info lines logged at log_level = error:\n${log}`);
 });
+
+// A configuration the program cannot read exactly stops start-up: a NUL
+// byte once cut the file short and dropped every rule after it, so the
+// policy fell back to the default capability (fail open).
+test('a NUL byte, a control character or invalid UTF-8 in the config file stops start-up with file:line', async () => {
+  const rules = 'rule.users.match = *\nrule.users.capability = {"private:{clientId}":["subscribe"]}\n';
+  for (const [what, text, line, why] of [
+    ['NUL', `mode = token-request\nclient_id = $remote_user\0\n${rules}`, 2, /a NUL byte/],
+    ['control character', `mode = token-request\nttl = 30m\x01\n${rules}`, 2, /control character 0x01/],
+    ['lone CR', `mode = token-request\nttl = 30m\rmax_ttl = 1h\n`, 2, /control character 0x0d/],
+    ['DEL', `mode = token-request\n\x7f\n`, 2, /control character 0x7f/],
+    ['invalid UTF-8', Buffer.concat([Buffer.from('mode = token-request\nclient_id = caf'), Buffer.from([0xe9]), Buffer.from('\n')]), 2, /invalid UTF-8/],
+  ]) {
+    const err = await expectRefusal(text, { ABLY_API_KEY: MAIN });
+    assert.match(err, new RegExp(`ably-token\\.conf:${line}: `), `${what}: ${err}`);
+    assert.match(err, why, `${what}: ${err}`);
+  }
+});
+
+/** `--check-config --config FILE` on text written to a private dir: {code, err, out}. */
+async function checkConfig(text, args = [], mode = 0o600) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ably-token-check-'));
+  try {
+    const conf = path.join(dir, 'ably-token.conf');
+    await fs.writeFile(conf, text, { mode });
+    await fs.chmod(conf, mode);
+    const p = new Proc('ably-token', binaryPath, [...args, '--check-config', '--config', conf],
+      { cwd: dir, env: { PATH: process.env.PATH, ABLY_API_KEY: MAIN } });
+    await p.closed;
+    return { code: p.exit.code, err: p.err, out: p.out };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('tabs and CRLF line ends are fine in the config file', async () => {
+  const r = await checkConfig('mode = token-request\r\nttl\t=\t30m\r\n# caf\u00e9 \u2713\r\n');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /ttl 1800000 ms/);
+});
+
+// Whoever may write the config file decides the rules, rest_host and tls.
+test('a config file writable by group or others, or in a directory they may write, is refused; --allow-insecure-config warns', async () => {
+  for (const mode of [0o620, 0o602, 0o666]) {
+    const err = await expectRefusal('mode = token-request\n', { ABLY_API_KEY: MAIN }, mode);
+    assert.match(err, /writable by (its group|every user).*chmod go-w/, `mode ${mode.toString(8)}: ${err}`);
+  }
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ably-token-dir-'));
+  try {
+    const open = path.join(dir, 'open');
+    await fs.mkdir(open, { mode: 0o777 });
+    await fs.chmod(open, 0o777);  // not sticky: others could replace the file
+    const conf = path.join(open, 'ably-token.conf');
+    await fs.writeFile(conf, 'mode = token-request\n', { mode: 0o600 });
+    const run = (args) => new Promise((resolve) => {
+      const p = new Proc('ably-token', binaryPath, [...args, '--check-config', '--config', conf],
+        { cwd: dir, env: { PATH: process.env.PATH, ABLY_API_KEY: MAIN } });
+      p.closed.then(() => resolve({ code: p.exit.code, err: p.err }));
+    });
+    const refused = await run([]);
+    assert.equal(refused.code, 2, refused.err);
+    assert.match(refused.err, /its directory .*open is writable by every user.*chmod go-w/);
+    const allowed = await run(['--allow-insecure-config']);
+    assert.equal(allowed.code, 0, allowed.err);
+    assert.match(allowed.err, /warn.*writable by every user.*allowed by --allow-insecure-config/);
+    // A sticky directory (as /tmp) lets only the owner replace the file.
+    await fs.chmod(open, 0o1777);
+    const sticky = await run([]);
+    assert.equal(sticky.code, 0, sticky.err);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

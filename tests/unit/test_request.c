@@ -366,10 +366,12 @@ test_query_length_limit(void **state)
 	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
 	check_value(&r.ttl, "1000", "ttl");
 	req_free(&r);
-	/* One more: too big. */
+	/* One more: too long, a URI problem (414, 41400). */
 	q[REQ_MAX_QUERY] = '7';
 	q[REQ_MAX_QUERY + 1] = '\0';
-	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_ETOOBIG);
+	assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_ETOOLONG);
+	assert_int_equal(tok_error_status(&e), 414);
+	assert_int_equal(tok_ably_code(&e), 41400);
 	assert_false(r.ttl.present);
 	assert_non_null(r.path);
 	req_free(&r);
