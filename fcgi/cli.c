@@ -33,6 +33,7 @@ struct cli_opts {
 	const char *iat;
 	const char *exp;
 	const char *revocation_key;
+	int no_capability;  /* jwt: leave x-ably-capability out */
 };
 
 static void
@@ -47,8 +48,11 @@ usage(FILE *f, const char *cmd)
 "                        config file; prefer those: arguments show in ps)\n"
 "  --config FILE         read the key from FILE (or ABLY_TOKEN_CONF)\n"
 "  --client-id ID        x-ably-clientId claim (omitted if not given)\n"
-"  --capability JSON     x-ably-capability claim, canonicalised\n"
-"                        (omitted if not given: Ably then uses the key's)\n"
+"  --capability JSON     x-ably-capability claim, canonicalised (default:\n"
+"                        the config's capability, else {\"*\":[\"*\"]}; Ably's\n"
+"                        docs mark the claim required)\n"
+"  --no-capability       leave the claim out (as some old examples do;\n"
+"                        Ably may refuse such a JWT)\n"
 "  --ttl DURATION        lifetime: ms, or with s/m/h (default: config ttl)\n"
 "  --iat SECONDS         issued-at (default: now)\n"
 "  --exp SECONDS         expiry (default: iat + ttl)\n"
@@ -207,8 +211,29 @@ run_jwt(const struct cli_opts *o, const struct config *cfg)
 		fprintf(stderr, "ably-token: --client-id must not be empty\n");
 		goto out;
 	}
-	if (canonical_capability(o->capability, &cap) != 0)
+	if (o->capability != NULL && o->no_capability) {
+		fprintf(stderr, "ably-token: --capability and --no-capability "
+		    "exclude each other\n");
 		goto out;
+	}
+	if (o->capability == NULL && !o->no_capability) {
+		/* Always the claim (Ably's docs mark it required): the
+		 * capability the endpoint would start from, unless it needs a
+		 * caller's clientId to fill it. */
+		const char *dflt = cfg->capability_text != NULL ?
+		    cfg->capability_text : "{\"*\":[\"*\"]}";
+
+		if (strstr(dflt, "{clientId}") != NULL) {
+			fprintf(stderr, "ably-token: the configured capability "
+			    "holds {clientId}: give --capability\n");
+			goto out;
+		}
+		cap = strdup(dflt);
+		if (cap == NULL)
+			goto out;
+	} else if (canonical_capability(o->capability, &cap) != 0) {
+		goto out;
+	}
 	cl.capability = cap;
 	cl.client_id = o->client_id;
 	cl.revocation_key = o->revocation_key;
@@ -229,7 +254,8 @@ int
 cli_main(int argc, char **argv)
 {
 	enum { O_CONFIG = 1, O_KEY, O_CLIENT_ID, O_CAPABILITY, O_TTL,
-	    O_TIMESTAMP, O_NONCE, O_IAT, O_EXP, O_REVOCATION_KEY, O_HELP };
+	    O_TIMESTAMP, O_NONCE, O_IAT, O_EXP, O_REVOCATION_KEY, O_NO_CAPABILITY,
+	    O_HELP };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "key", required_argument, NULL, O_KEY },
@@ -241,6 +267,7 @@ cli_main(int argc, char **argv)
 		{ "iat", required_argument, NULL, O_IAT },
 		{ "exp", required_argument, NULL, O_EXP },
 		{ "revocation-key", required_argument, NULL, O_REVOCATION_KEY },
+		{ "no-capability", no_argument, NULL, O_NO_CAPABILITY },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -265,6 +292,7 @@ cli_main(int argc, char **argv)
 		case O_IAT: o.iat = optarg; break;
 		case O_EXP: o.exp = optarg; break;
 		case O_REVOCATION_KEY: o.revocation_key = optarg; break;
+		case O_NO_CAPABILITY: o.no_capability = 1; break;
 		case O_HELP:
 			usage(stdout, cmd);
 			return 0;
@@ -277,7 +305,8 @@ cli_main(int argc, char **argv)
 	 * --nonce given to jwt would otherwise look as if it had an effect. */
 	if (optind != argc ||
 	    (is_jwt && (o.timestamp != NULL || o.nonce != NULL)) ||
-	    (!is_jwt && (o.iat || o.exp || o.revocation_key))) {
+	    (!is_jwt && (o.iat || o.exp || o.revocation_key ||
+	    o.no_capability))) {
 		fprintf(stderr, "ably-token %s: unexpected argument\n", cmd);
 		usage(stderr, cmd);
 		return 2;

@@ -134,7 +134,7 @@ describe('connecting', () => {
       [{}, 40101, 401],
       [{ key: KEY.full }, 40103, 401],
       [{ access_token: td.token, format: 'msgpack' }, 40000, 400],
-      [{ access_token: signJwt(KEY.full, { iat: nowS(), exp: nowS() + 60, 'x-ably-clientId': 'carol' }), clientId: 'mallory' }, 40102, 401],
+      [{ access_token: signJwt(KEY.full, { iat: nowS(), exp: nowS() + 60, 'x-ably-capability': '{"*":["*"]}', 'x-ably-clientId': 'carol' }), clientId: 'mallory' }, 40102, 401],
     ];
     for (const [params, code, status] of cases) {
       const { ws, first } = await rawConnect(params);

@@ -1015,7 +1015,10 @@ class Emulator {
     if ((exp - iat) * 1000 > key.maxTtl) fail(400, 40003, `Invalid JWT: lifetime exceeds the maximum ${key.maxTtl} ms`);
     let cap = key.capability;
     const capClaim = claims['x-ably-capability'];
-    if (capClaim !== undefined) {
+    // Ably's docs mark the claim required (one table says optional): be
+    // the stricter of the two, so that what works here works there.
+    if (capClaim === undefined) bad('x-ably-capability is required');
+    {
       if (typeof capClaim !== 'string') bad('x-ably-capability must be a JSON string');
       let requested;
       try {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { binaryPath, repoRoot } from './lib/stack.mjs';
@@ -47,7 +48,10 @@ test('ably-token jwt reproduces every JWT vector', async () => {
   assert.ok(doc.vectors.length >= 7);
   for (const v of doc.vectors) {
     const args = ['jwt', '--key', v.key, '--iat', String(v.iat), '--exp', String(v.exp)];
+    // The claim is written by default now; the vector without one asks
+    // for that explicitly.
     if (v.capability_input) args.push('--capability', JSON.stringify(v.capability_input));
+    else args.push('--no-capability');
     if (v.clientId) args.push('--client-id', v.clientId);
     const rk = v.extraClaims['x-ably-revocation-key'];
     if (rk) args.push('--revocation-key', rk);
@@ -116,4 +120,33 @@ test('started by hand with no web server, it says so instead of waiting', async 
   const r = await cli([], {});
   assert.equal(r.code, 2);
   assert.match(r.stderr, /not started by a web server/);
+});
+
+// Ably's docs mark x-ably-capability required (one table says optional):
+// the CLI always writes it, the config's capability by default.
+test('ably-token jwt always writes x-ably-capability: the config\'s capability, else {"*":["*"]}', async () => {
+  const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+  const key = 'TESTAPP.fulltest:TEST-ONLY-not-a-real-secret-0000000000';
+  let r = await cli(['jwt', '--key', key, '--iat', '1700000000', '--exp', '1700003600']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(claims(r.stdout)['x-ably-capability'], '{"*":["*"]}');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ably-token-cli-'));
+  try {
+    const conf = path.join(dir, 'c.conf');
+    fs.writeFileSync(conf, 'capability = {"news:*":["subscribe"]}\n', { mode: 0o600 });
+    r = await cli(['jwt', '--key', key, '--config', conf, '--iat', '1700000000', '--exp', '1700003600']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(claims(r.stdout)['x-ably-capability'], '{"news:*":["subscribe"]}');
+    fs.writeFileSync(conf, 'capability = {"private:{clientId}":["*"]}\n', { mode: 0o600 });
+    r = await cli(['jwt', '--key', key, '--config', conf]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /\{clientId\}: give --capability/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  r = await cli(['jwt', '--key', key, '--no-capability', '--iat', '1700000000', '--exp', '1700003600']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(claims(r.stdout)['x-ably-capability'], undefined);
+  r = await cli(['jwt', '--key', key, '--no-capability', '--capability', '{}']);
+  assert.equal(r.code, 2);
 });
