@@ -2,26 +2,22 @@
  *
  * The table of settings (setting.c) says which names exist, their type,
  * bounds and default; this file applies a value to struct config (rules.c
- * the policy's own settings), then checks the whole once it is read. A
+ * the policy's own settings). config_file.c reads the file and checks its
+ * bytes and permissions; config_check.c checks the whole once it is read. A
  * mistake anywhere stops start-up with file:line: the service must never
  * run on a configuration it read differently from how it was written.
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "config_check.h"
+#include "config_file.h"
 #include "crypto.h"
 #include "log.h"
 #include "setting.h"
-#include "utf8.h"
-
-/* Far more than any real config; a bound so a wrong path (a log file, a
- * device) is refused instead of read whole into memory. */
-#define CONFIG_FILE_MAX (256 * 1024)
 
 static const char *const mode_names[MODE__MAX] = {
 	[MODE_TOKEN_REQUEST] = "token-request",
@@ -48,16 +44,6 @@ config_origin_allowed(const struct config *c, const char *origin)
 	return 0;
 }
 
-static void
-free_list(char **list, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-}
-
 void
 config_free(struct config *c)
 {
@@ -74,7 +60,7 @@ config_free(struct config *c)
 	free(c->health_path);
 	free(c->path);
 	free(c->rest_host);
-	free_list(c->fallback_hosts, c->n_fallback_hosts);
+	setting_free_list(c->fallback_hosts, c->n_fallback_hosts);
 	free(c->ca_file);
 	free(c->proxy);
 	memset(c, 0, sizeof(*c));
@@ -332,7 +318,7 @@ apply(struct config *c, const struct setting *s, const char *name,
 		stored = set_string(&c->rest_host, value);
 		break;
 	case SET_FALLBACK_HOSTS:
-		free_list(c->fallback_hosts, c->n_fallback_hosts);
+		setting_free_list(c->fallback_hosts, c->n_fallback_hosts);
 		c->fallback_hosts = NULL;
 		c->n_fallback_hosts = 0;
 		c->fallback_hosts_set = 1;
@@ -374,170 +360,19 @@ apply(struct config *c, const struct setting *s, const char *name,
 	return stored == 0 ? 0 : fail(err, errlen, o, "out of memory");
 }
 
-/* Read the whole file into a new NUL-terminated buffer of *len bytes;
- * *mode gets the file's mode bits. */
-static char *
-slurp(const char *path, size_t *len, mode_t *mode, char *err, size_t errlen)
-{
-	struct stat st;
-	FILE *f;
-	char *data;
-	size_t n;
-
-	f = fopen(path, "r");
-	if (f == NULL) {
-		(void)snprintf(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > CONFIG_FILE_MAX) {
-		(void)snprintf(err, errlen, "%s: not a regular file of at "
-		    "most %d bytes", path, CONFIG_FILE_MAX);
-		fclose(f);
-		return NULL;
-	}
-	*mode = st.st_mode;
-	data = malloc((size_t)st.st_size + 1);
-	if (data == NULL) {
-		(void)snprintf(err, errlen, "%s: out of memory", path);
-		fclose(f);
-		return NULL;
-	}
-	n = fread(data, 1, (size_t)st.st_size, f);
-	data[n] = '\0';
-	*len = n;
-	fclose(f);
-	return data;
-}
-
-/* The length of the setting name that starts a line, if the first n bytes
- * hold one and its '=' (so that a message can name it); 0 otherwise. */
-static size_t
-setting_name_len(const char *line, size_t n)
-{
-	size_t i = 0, len;
-
-	while (i < n && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	len = 0;
-	while (i + len < n && ((line[i + len] >= 'a' && line[i + len] <= 'z') ||
-	    (line[i + len] >= '0' && line[i + len] <= '9') ||
-	    line[i + len] == '_' || line[i + len] == '.'))
-		len++;
-	if (len == 0 || i != 0 || memchr(line, '=', n) == NULL)
-		return 0;
-	return len;
-}
-
-/* Every line holds only what the format allows: UTF-8 text without NUL or
- * control characters (tab allowed; a CR only before the LF). A stray NUL
- * would end the text early and silently drop the rules after it, and a
- * policy must never run half-read. 0, or -1 with err naming file:line. */
-static int
-check_bytes(const char *path, const char *data, size_t len, char *err,
-            size_t errlen)
-{
-	size_t off = 0;
-	int lineno = 1;
-
-	while (off < len) {
-		const char *nl = memchr(data + off, '\n', len - off);
-		size_t end = nl != NULL ? (size_t)(nl - data) : len, n = end - off;
-
-		if (n > 0 && data[off + n - 1] == '\r')
-			n--;  /* CRLF line ends are fine */
-		if (!utf8_text_ok(data + off, n)) {
-			char what[40] = "invalid UTF-8";
-			size_t k;
-
-			for (k = 0; k < n; k++) {
-				unsigned char ch = (unsigned char)data[off + k];
-
-				if (ch == 0) {
-					(void)snprintf(what, sizeof(what),
-					    "a NUL byte");
-					break;
-				}
-				if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-					(void)snprintf(what, sizeof(what),
-					    "control character 0x%02x", ch);
-					break;
-				}
-			}
-			(void)snprintf(err, errlen, "%s:%d: %.*s%s%s: the file "
-			    "must be UTF-8 text without control characters", path,
-			    lineno, (int)setting_name_len(data + off, k),
-			    data + off, setting_name_len(data + off, k) ? ": " :
-			    "", what);
-			return -1;
-		}
-		off = end + 1;
-		lineno++;
-	}
-	return 0;
-}
-
-/* Who may change the file decides the rules, rest_host and tls: refuse a
- * file that group or others may write, or that sits in a directory they
- * may write (they could replace it; a sticky directory such as /tmp only
- * lets its owner do that). 0 if safe, or allowed with a warning under
- * CONFIG_ALLOW_INSECURE; -1 with err saying what to chmod. */
-static int
-check_writers(const char *path, mode_t mode, unsigned flags, char *err,
-              size_t errlen)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	struct stat st;
-
-	if (mode & (S_IWGRP | S_IWOTH)) {
-		(void)snprintf(err, errlen, "%s: writable by %s, who could "
-		    "change its rules, rest_host or tls; chmod go-w %s (or "
-		    "start with --allow-insecure-config)", path,
-		    (mode & S_IWOTH) ? "every user" : "its group", path);
-		goto insecure;
-	}
-	if (slash == NULL)
-		(void)snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		(void)snprintf(dir, sizeof(dir), "/");
-	else
-		(void)snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path),
-		    path);
-	if (stat(dir, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
-	    !(st.st_mode & S_ISVTX)) {
-		(void)snprintf(err, errlen, "%s: its directory %s is writable "
-		    "by %s, who could replace the file; chmod go-w %s (or "
-		    "start with --allow-insecure-config)", path, dir,
-		    (st.st_mode & S_IWOTH) ? "every user" : "its group", dir);
-		goto insecure;
-	}
-	return 0;
-insecure:
-	if (!(flags & CONFIG_ALLOW_INSECURE))
-		return -1;
-	log_warn("%s (allowed by --allow-insecure-config)", err);
-	err[0] = '\0';
-	return 0;
-}
-
 static int
 load_file(struct config *c, const char *path, unsigned flags, char *err,
           size_t errlen)
 {
-	int world_readable, rc = 0, lineno = 0, key_line = 0;
+	int rc = 0, lineno = 0, key_line = 0;
 	char *data, *line, *next;
 	unsigned seen = 0;
 	size_t len = 0;
 	mode_t mode = 0;
 
-	data = slurp(path, &len, &mode, err, errlen);
+	data = config_file_read(path, &len, &mode, err, errlen);
 	if (data == NULL)
 		return -1;
-	world_readable = (mode & S_IROTH) != 0;
-	if (check_bytes(path, data, len, err, errlen) != 0)
-		rc = -1;
 	for (line = data; line != NULL && rc == 0; line = next) {
 		const struct setting *s;
 		struct origin o;
@@ -587,22 +422,9 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 	 * NUL-terminated pieces, so strlen() would stop after the first line. */
 	crypto_wipe(data, len);
 	free(data);
-	/* A key any local user can read is a key anyone on the host has:
-	 * refuse, unless the operator insists (and is told again). */
-	if (rc == 0 && key_line > 0 && world_readable) {
-		if (!(flags & CONFIG_ALLOW_INSECURE)) {
-			(void)snprintf(err, errlen, "%s:%d holds the Ably key but "
-			    "the file is readable by every user; chmod 600 it "
-			    "(or 640 with the server's group), or start with "
-			    "--allow-insecure-config", path, key_line);
-			return -1;
-		}
-		log_warn("%s:%d holds the Ably key but the file is readable by "
-		    "every user (allowed by --allow-insecure-config); chmod 600 "
-		    "it", path, key_line);
-	}
 	if (rc == 0)
-		rc = check_writers(path, mode, flags, err, errlen);
+		rc = config_file_check_access(path, mode, key_line,
+		    (flags & CONFIG_ALLOW_INSECURE) != 0, err, errlen);
 	return rc;
 }
 
@@ -645,121 +467,6 @@ finish_rest(struct config *c, const char *path, char *err, size_t errlen)
 nomem:
 	(void)snprintf(err, errlen, "out of memory");
 	return -1;
-}
-
-/* One rule.NAME.* rule, against the top-level ttl limits. */
-static int
-check_rule(const struct config *c, const struct rule *rule, long long limit,
-           char *err, size_t errlen)
-{
-	const struct rules *r = &c->rules;
-	long long ttl = rule->ttl ? rule->ttl : c->ttl;
-	long long max = rule->max_ttl ? rule->max_ttl : c->max_ttl;
-	size_t i;
-
-	if (rule->match == NULL)
-		return setting_fail(err, errlen, rule->where, "rule.%s has "
-		    "no rule.%s.match (whom it is for)", rule->name,
-		    rule->name);
-	if (rule->capability == NULL)
-		return setting_fail(err, errlen, rule->where, "rule.%s has "
-		    "no rule.%s.capability (what it grants)", rule->name,
-		    rule->name);
-	for (i = 0; i < rule->n_match; i++) {
-		const char *g = rule->match[i];
-
-		if (strncmp(g, "group:", 6) == 0 &&
-		    rules_group(r, g + 6) == NULL && r->group_header == NULL)
-			return setting_fail(err, errlen, rule->where,
-			    "rule.%s.match names group %s, but there is no "
-			    "group.%s list (and no group_header)", rule->name,
-			    g + 6, g + 6);
-	}
-	if (max > limit)
-		return setting_fail(err, errlen, rule->where, "rule.%s: "
-		    "max_ttl (%lld ms) is over %lld ms, Ably's limit with "
-		    "revocable_tokens = on", rule->name, max, limit);
-	if (ttl > max)
-		return setting_fail(err, errlen, rule->where, "rule.%s: ttl "
-		    "(%lld ms%s) is larger than max_ttl (%lld ms%s)",
-		    rule->name, ttl, rule->ttl ? "" : ", the top-level ttl",
-		    max, rule->max_ttl ? "" : ", the top-level max_ttl");
-	return 0;
-}
-
-/* The identity and policy settings as a whole, once everything is read:
- * every rule has a match and a capability, groups exist, ttl limits (24 h;
- * 1 h with revocable_tokens, which also lowers a max_ttl left at its
- * default), {clientId} only where an identity can fill it, trusted headers
- * only with trusted_header_secret. Warns about $request and about JWT
- * claims in other modes. Here, not in policy: a mistake stops start-up,
- * and policy then only ever sees a configuration that passed. */
-static int
-check_policy(struct config *c, char *err, size_t errlen)
-{
-	struct rules *r = &c->rules;
-	const char *file = c->path ? c->path : "settings";
-	long long limit = r->revocable_tokens ? SETTING_REVOCABLE_MAX_TTL_MS :
-	    SETTING_MAX_TTL_MS;
-	int templates, claims;
-	size_t i;
-
-	if ((r->source == ID_HEADER || r->group_header != NULL) &&
-	    r->trusted_secret == NULL)
-		return setting_fail(err, errlen, file, "client_id = "
-		    "$header:NAME and group_header need trusted_header_secret: "
-		    "the web server passes it as the parameter %s on the "
-		    "trusted path only, so a header that came any other way is "
-		    "refused", RULES_TRUSTED_PARAM);
-	if (r->revocable_tokens) {
-		if (c->max_ttl > limit && r->max_ttl_set)
-			return setting_fail(err, errlen, file, "max_ttl "
-			    "(%lld ms) is over 1h, Ably's limit with "
-			    "revocable_tokens = on", c->max_ttl);
-		/* A max_ttl left at its default follows the key's limit; the
-		 * config is still being built, so this is its last write. */
-		if (c->max_ttl > limit)
-			c->max_ttl = limit;
-		if (c->ttl > limit)
-			return setting_fail(err, errlen, file, "ttl (%lld ms) "
-			    "is over 1h, Ably's limit with revocable_tokens = "
-			    "on", c->ttl);
-	}
-	for (i = 0; i < c->capability->n; i++)
-		if (!cap_template_ok(c->capability->entries[i].resource))
-			return setting_fail(err, errlen, file, "capability: "
-			    "braces in resource names may appear only in the "
-			    "placeholder {clientId}");
-	templates = cap_has_template(c->capability) ||
-	    rules_uses_template(&r->dflt);
-	claims = rules_has_claims(&r->dflt);
-	for (i = 0; i < r->n; i++) {
-		if (check_rule(c, &r->rules[i], limit, err, errlen) != 0)
-			return -1;
-		templates |= rules_uses_template(&r->rules[i]);
-		claims |= rules_has_claims(&r->rules[i]);
-	}
-	if (templates && r->source == ID_FIXED) {
-		if (c->client_id == NULL)
-			return setting_fail(err, errlen, file, "{clientId} is "
-			    "used, but client_id is empty: there is never an "
-			    "identity to fill it");
-		if (!cap_template_value_ok(c->client_id))
-			return setting_fail(err, errlen, file, "client_id "
-			    "contains one of : * [ ] { } and so cannot fill "
-			    "{clientId} in a channel name");
-	}
-	if (r->source == ID_REQUEST)
-		log_warn("client_id = $request: EVERY CALLER PICKS ITS OWN "
-		    "clientId (and with it any rule that matches that id). "
-		    "For development only: never expose this endpoint");
-	/* The table says in which modes the claims have effect (jwt). */
-	if (claims && !(setting_table[SET_REVOCATION_KEY].modes &
-	    SETTING_MODE(c->mode)))
-		log_warn("revocation_key, channel_claim.* and "
-		    "publish_max_rate.* are JWT claims: mode %s does not use "
-		    "them", config_mode_name(c->mode));
-	return 0;
 }
 
 int
@@ -805,7 +512,9 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	}
 	if (finish_rest(c, path, err, errlen) != 0)
 		goto fail;
-	if (check_policy(c, err, errlen) != 0)
+	if (config_check_policy(&c->rules, c->path, c->mode,
+	    config_mode_name(c->mode), c->capability, c->client_id, c->ttl,
+	    &c->max_ttl, err, errlen) != 0)
 		goto fail;
 	/* What req_parse must copy for identity: the secret only when one is
 	 * configured (no reason to hold a caller's guess at it otherwise). */
@@ -813,12 +522,6 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	    RULES_TRUSTED_PARAM : NULL;
 	c->req_extra.identity_param = c->rules.header;
 	c->req_extra.group_param = c->rules.group_header;
-	if (c->ttl > c->max_ttl) {
-		(void)snprintf(err, errlen, "%s: ttl (%lld ms) is larger than "
-		    "max_ttl (%lld ms)", path ? path : "settings", c->ttl,
-		    c->max_ttl);
-		goto fail;
-	}
 	return 0;
 fail:
 	config_free(c);

@@ -1,8 +1,9 @@
-/* rules: parse the policy settings (identity source, groups, rules).
+/* rules: parse the policy settings (identity source, groups, rules);
+ * rule.c parses the fields a rule shares with the top level (its claims).
  *
  * Each setting is checked on its own here, as it is read, so a message can
  * name its file:line; how the settings fit together (a rule's group exists,
- * ttl within max_ttl, {clientId} fillable) is checked by config_load once
+ * ttl within max_ttl, {clientId} fillable) is checked by config_check once
  * everything is read. Everything kept is an owned copy: the config file's
  * text is wiped after parsing (it may hold the key).
  */
@@ -14,18 +15,8 @@
 #include <strings.h>
 
 #include "crypto.h"
+#include "rule.h"
 #include "setting.h"
-
-/* Fields of a rule (and the top-level default), for "set twice": a second
- * value would silently win, and which one the operator meant is a guess. */
-enum {
-	F_MATCH = 1u << 0,
-	F_CAPABILITY = 1u << 1,
-	F_TTL = 1u << 2,
-	F_MAX_TTL = 1u << 3,
-	F_WILDCARD = 1u << 4,
-	F_REVOCATION = 1u << 5,
-};
 
 /* Top-level settings, for "set twice". */
 enum {
@@ -33,11 +24,6 @@ enum {
 	T_GROUP_HEADER = 1u << 1,
 	T_REVOCABLE = 1u << 2,
 };
-
-/* Bounds on what goes into a JWT claim: a token is sent with every
- * connection, so a typo pasting a file into a claim must not make it huge. */
-#define CLAIM_VALUE_MAX 1024
-#define CLAIM_CHANNEL_MAX 256
 
 static const char *const source_names[ID__MAX] = {
 	[ID_FIXED] = "fixed",
@@ -55,41 +41,6 @@ rules_source_name(enum id_source s)
 
 /* Messages name the setting; config puts its file:line in front. */
 #define msg(err, errlen, ...) setting_fail(err, errlen, NULL, __VA_ARGS__)
-
-static void
-free_list(char **list, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-}
-
-static void
-free_claims(struct rule_claim *c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		free(c[i].channel);
-		free(c[i].value);
-	}
-	free(c);
-}
-
-static void
-rule_free(struct rule *rule)
-{
-	free(rule->name);
-	free(rule->where);
-	free_list(rule->match, rule->n_match);
-	cap_free(rule->capability);
-	free(rule->revocation_key);
-	free_claims(rule->channel_claims, rule->n_channel_claims);
-	free_claims(rule->rate_limits, rule->n_rate_limits);
-	memset(rule, 0, sizeof(*rule));
-}
 
 void
 rules_free(struct rules *r)
@@ -110,7 +61,7 @@ rules_free(struct rules *r)
 	free(r->rules);
 	for (i = 0; i < r->n_groups; i++) {
 		free(r->groups[i].name);
-		free_list(r->groups[i].members, r->groups[i].n_members);
+		setting_free_list(r->groups[i].members, r->groups[i].n_members);
 	}
 	free(r->groups);
 	memset(r, 0, sizeof(*r));
@@ -220,7 +171,7 @@ split_list(const char *value, const char *what,
 	/* A CR too: config_trim used to strip it from every item. */
 	if (setting_split(value, ",", SETTING_SPLIT_TRIM_CR, split_item,
 	    &sp) != 0) {
-		free_list(sp.list, sp.count);
+		setting_free_list(sp.list, sp.count);
 		return -1;
 	}
 	*out = sp.list;
@@ -364,124 +315,6 @@ find_rule(struct rules *r, const char *name, size_t n, const char *where,
 	return rule;
 }
 
-/* A positive number of messages per second (digits, optionally a
- * fraction), kept as text: the JWT claim shows it as written, and a double
- * printed back could read 0.1 as 0.10000000000000001. */
-static int
-rate_ok(const char *s)
-{
-	static const char digits[] = "0123456789";
-	size_t i = strspn(s, digits);
-	double v;
-
-	if (i == 0 || strlen(s) > 16)
-		return 0;
-	if (s[i] == '.') {
-		size_t f = strspn(s + i + 1, digits);
-
-		if (f == 0)
-			return 0;
-		i += 1 + f;
-	}
-	if (s[i] != '\0')
-		return 0;
-	v = strtod(s, NULL);
-	return v > 0 && v <= 1000000;
-}
-
-/* channel_claim.<channel> or publish_max_rate.<channel> (kind 0 / 1). */
-static int
-add_claim(struct rule *rule, int kind, const char *channel,
-          const char *value, const char *what, char *err, size_t errlen)
-{
-	struct rule_claim **list = kind ? &rule->rate_limits :
-	    &rule->channel_claims;
-	size_t *n = kind ? &rule->n_rate_limits : &rule->n_channel_claims;
-	struct rule_claim *grown;
-	size_t i, len = strlen(channel);
-
-	if (len == 0 || len > CLAIM_CHANNEL_MAX || !cap_text_ok(channel, len))
-		return msg(err, errlen, "%s: expected a channel name (UTF-8 "
-		    "text, at most %d bytes) after the '.'", what,
-		    CLAIM_CHANNEL_MAX);
-	if (!cap_template_ok(channel))
-		return msg(err, errlen, "%s: braces may appear only in the "
-		    "placeholder {clientId}", what);
-	for (i = 0; i < *n; i++)
-		if (strcmp((*list)[i].channel, channel) == 0)
-			return msg(err, errlen, "%s is set twice", what);
-	if (*n >= RULES_MAX_CLAIMS)
-		return msg(err, errlen, "%s: more than %d of these claims",
-		    what, RULES_MAX_CLAIMS);
-	if (kind == 1 && !rate_ok(value))
-		return msg(err, errlen, "%s: expected a positive number of "
-		    "messages per second, like 10 or 0.5", what);
-	if (kind == 0 && (value[0] == '\0' ||
-	    strlen(value) > CLAIM_VALUE_MAX ||
-	    !cap_text_ok(value, strlen(value))))
-		return msg(err, errlen, "%s: expected the claim's text (UTF-8, "
-		    "1 to %d bytes)", what, CLAIM_VALUE_MAX);
-	grown = realloc(*list, (*n + 1) * sizeof(*grown));
-	if (grown == NULL)
-		return msg(err, errlen, "out of memory");
-	*list = grown;
-	grown[*n].channel = strdup(channel);
-	grown[*n].value = strdup(value);
-	if (grown[*n].channel == NULL || grown[*n].value == NULL) {
-		free(grown[*n].channel);
-		free(grown[*n].value);
-		return msg(err, errlen, "out of memory");
-	}
-	(*n)++;
-	return 0;
-}
-
-/* The settings a rule and the top level share (the top level is the rule
- * for callers no rule matches). field is the name after
- * "rule.<name>." (or the whole name at the top level). Returns 1 if the
- * field is not one of these. */
-static int
-set_shared(struct rule *rule, const char *field, const char *value,
-           const char *what, char *err, size_t errlen)
-{
-	/* The same names as at the top level, so the table knows them. */
-	const struct setting *s = setting_find(field);
-	enum setting_id id = s != NULL ? s->id : SET__MAX;
-
-	if (id == SET_WILDCARD_CLIENT_ID) {
-		if (rule->set & F_WILDCARD)
-			return msg(err, errlen, "%s is set twice", what);
-		if (setting_on_off(value, &rule->wildcard_client_id) != 0)
-			return msg(err, errlen, "%s: expected on or off", what);
-		rule->set |= F_WILDCARD;
-		return 0;
-	}
-	if (id == SET_REVOCATION_KEY) {
-		char *copy;
-
-		if (rule->set & F_REVOCATION)
-			return msg(err, errlen, "%s is set twice", what);
-		if (value[0] != '\0' && (strlen(value) > CLAIM_VALUE_MAX ||
-		    !cap_text_ok(value, strlen(value))))
-			return msg(err, errlen, "%s: expected UTF-8 text of at "
-			    "most %d bytes", what, CLAIM_VALUE_MAX);
-		if (!cap_template_ok(value))
-			return msg(err, errlen, "%s: braces may appear only in "
-			    "the placeholder {clientId}", what);
-		copy = value[0] ? strdup(value) : NULL;
-		if (value[0] != '\0' && copy == NULL)
-			return msg(err, errlen, "out of memory");
-		free(rule->revocation_key);
-		rule->revocation_key = copy;
-		rule->set |= F_REVOCATION;
-		return 0;
-	}
-	if (id == SET_CHANNEL_CLAIM || id == SET_PUBLISH_MAX_RATE)
-		return add_claim(rule, id == SET_PUBLISH_MAX_RATE, field +
-		    strlen(s->name), value, what, err, errlen);
-	return 1;
-}
-
 static int
 set_rule_field(struct rule *rule, const char *field, const char *value,
                const char *what, char *err, size_t errlen)
@@ -489,19 +322,19 @@ set_rule_field(struct rule *rule, const char *field, const char *value,
 	int rc;
 
 	if (strcmp(field, "match") == 0) {
-		if (rule->set & F_MATCH)
+		if (rule->set & RULE_F_MATCH)
 			return msg(err, errlen, "%s is set twice", what);
 		if (split_list(value, what, match_ok, &rule->match,
 		    &rule->n_match, err, errlen) != 0)
 			return -1;
-		rule->set |= F_MATCH;
+		rule->set |= RULE_F_MATCH;
 		return 0;
 	}
 	if (strcmp(field, "capability") == 0) {
 		struct tok_error e;
 		size_t i;
 
-		if (rule->set & F_CAPABILITY)
+		if (rule->set & RULE_F_CAPABILITY)
 			return msg(err, errlen, "%s is set twice", what);
 		if (cap_parse(value, strlen(value), CAP_STRICT,
 		    &rule->capability, &e) != TOK_OK)
@@ -512,11 +345,11 @@ set_rule_field(struct rule *rule, const char *field, const char *value,
 				return msg(err, errlen, "%s: braces in resource "
 				    "names may appear only in the placeholder "
 				    "{clientId}", what);
-		rule->set |= F_CAPABILITY;
+		rule->set |= RULE_F_CAPABILITY;
 		return 0;
 	}
 	if (strcmp(field, "ttl") == 0 || strcmp(field, "max_ttl") == 0) {
-		unsigned bit = field[0] == 't' ? F_TTL : F_MAX_TTL;
+		unsigned bit = field[0] == 't' ? RULE_F_TTL : RULE_F_MAX_TTL;
 		long long n;
 
 		if (rule->set & bit)
@@ -526,11 +359,11 @@ set_rule_field(struct rule *rule, const char *field, const char *value,
 			return msg(err, errlen, "%s: expected a duration "
 			    "between 1s and 24h, like 3600000 (ms), 3600s, 60m "
 			    "or 1h", what);
-		*(bit == F_TTL ? &rule->ttl : &rule->max_ttl) = n;
+		*(bit == RULE_F_TTL ? &rule->ttl : &rule->max_ttl) = n;
 		rule->set |= bit;
 		return 0;
 	}
-	rc = set_shared(rule, field, value, what, err, errlen);
+	rc = rule_set_shared(rule, field, value, what, err, errlen);
 	if (rc == 1)
 		return msg(err, errlen, "%s: unknown rule setting (expected "
 		    "match, capability, ttl, max_ttl, wildcard_client_id, "
@@ -564,7 +397,7 @@ set_group(struct rules *r, const char *name, const char *value,
 		return -1;
 	g->name = strdup(name);
 	if (g->name == NULL) {
-		free_list(g->members, g->n_members);
+		setting_free_list(g->members, g->n_members);
 		return msg(err, errlen, "out of memory");
 	}
 	r->n_groups++;
@@ -661,7 +494,7 @@ rules_set(struct rules *r, const char *name, const char *value,
 		return set_rule_field(rule, dot + 1, value, what, err,
 		    errlen);
 	}
-	rc = set_shared(&r->dflt, name, value, what, err, errlen);
+	rc = rule_set_shared(&r->dflt, name, value, what, err, errlen);
 	if (rc == 1)
 		return msg(err, errlen, "unknown setting '%.40s'", name);
 	return rc;

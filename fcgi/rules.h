@@ -14,10 +14,10 @@
 #include <stddef.h>
 
 #include "capability.h"
+#include "rule.h"
 
 #define RULES_MAX 64            /* rule.<name>.* rules */
 #define RULES_MAX_GROUPS 64     /* group.<name> lists */
-#define RULES_MAX_CLAIMS 32     /* JWT claims of each kind per rule */
 #define RULES_MAX_ITEMS 1024    /* members of a group, items of a match */
 
 /* The FastCGI parameter (not a header: client headers arrive as HTTP_*, so
@@ -31,31 +31,6 @@ enum id_source {
 	ID_RANDOM,       /* a new anonymous id from the CSPRNG */
 	ID_REQUEST,      /* whatever the caller asks for (development only) */
 	ID__MAX
-};
-
-/* One JWT claim a rule adds (one Ably documents). */
-struct rule_claim {
-	char *channel;  /* channel name; may hold {clientId} */
-	char *value;    /* channel claims: the string; rate limits: a number */
-};
-
-struct rule {
-	char *name;                     /* NULL for the top-level default */
-	char *where;                    /* file:line of its first setting */
-	char **match;                   /* "user:NAME", "group:NAME" or "*" */
-	size_t n_match;
-	struct capability *capability;  /* may hold {clientId}; NULL in the
-	                                 * default (config capability) */
-	long long ttl;                  /* ms; 0 = config ttl */
-	long long max_ttl;              /* ms; 0 = config max_ttl */
-	int wildcard_client_id;         /* may ask for clientId "*" */
-	char *revocation_key;           /* may hold {clientId}; NULL = none */
-	struct rule_claim *channel_claims;  /* ably.channel.<channel> */
-	size_t n_channel_claims;
-	struct rule_claim *rate_limits;  /* ably.limits.publish.
-	                                  * perAttachment.maxRate.<channel> */
-	size_t n_rate_limits;
-	unsigned set;                   /* fields given (refuses repeats) */
 };
 
 struct rule_group {

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ANY SETTING_ALL_MODES
@@ -272,6 +273,16 @@ setting_split(const char *text, const char *seps, unsigned flags,
 			return 0;
 		p = next + 1;
 	}
+}
+
+void
+setting_free_list(char **list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
 }
 
 int

@@ -63,6 +63,10 @@ int setting_split(const char *text, const char *seps, unsigned flags,
                   int (*each)(const char *item, size_t n, void *ctx),
                   void *ctx);
 
+/* Free the n strings of a list (what a list setting was split into), then
+ * the list itself. Safe on NULL with n = 0. */
+void setting_free_list(char **list, size_t n);
+
 /* Write "where: " (when where is not NULL) and the formatted message into
  * err, truncated to errlen. Always returns -1, so a caller can
  * `return setting_fail(...)`. where is "file:line" or the variable. */
