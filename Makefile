@@ -28,11 +28,12 @@ $(BUILD)/ably-token: $(BUILD)/obj/main.o $(LIB_OBJS)
 $(BUILD)/obj/%.o: fcgi/%.c | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-# Unit tests link the library objects and the fake web server they share
+# Unit tests link the library objects, the fake web server and the helpers
+# (unit.c) they share
 # (tests that need a module's static functions #include its .c instead,
 # and are built without that object).
-UNIT_FAKE = tests/unit/fake_source.c
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_FAKE) tests/unit/fake_source.h $(LIB_OBJS) | $(BUILD)/tests
+UNIT_FAKE = tests/unit/fake_source.c tests/unit/unit.c
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_FAKE) tests/unit/fake_source.h tests/unit/unit.h $(LIB_OBJS) | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Ifcgi -o $@ $< $(UNIT_FAKE) $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) \
 	    $(shell pkg-config --libs cmocka)
 

@@ -18,8 +18,8 @@
 
 #include "config.h"
 #include "setting.h"
+#include "unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 #define KEY_NAME   "xVLyHw.A1b2Cq"
 #define KEY_SECRET "Jw0xqsCIBjTJP0uLqGsYz3f7e5dN5PLV"
@@ -1084,26 +1084,17 @@ main(void)
 	};
 	struct CMUnitTest tests[N_ELEMENTS(fixed) + N_ELEMENTS(error_cases) +
 	    N_ELEMENTS(bad_key_cases)];
-	size_t i, n = 0;
+	size_t i, n;
 
-	for (i = 0; i < N_ELEMENTS(fixed); i++) {
-		tests[n] = fixed[i];
-		tests[n].setup_func = env_setup;
-		tests[n].teardown_func = env_teardown;
-		n++;
+	n = UNIT_TESTS(tests, 0, fixed);
+	for (i = 0; i < n; i++) {
+		tests[i].setup_func = env_setup;
+		tests[i].teardown_func = env_teardown;
 	}
-	for (i = 0; i < N_ELEMENTS(error_cases); i++) {
-		struct CMUnitTest t = { error_cases[i].name, test_error_case,
-		    env_setup, env_teardown, (void *)&error_cases[i] };
-
-		tests[n++] = t;
-	}
-	for (i = 0; i < N_ELEMENTS(bad_key_cases); i++) {
-		struct CMUnitTest t = { bad_key_cases[i].name,
-		    test_bad_key_case, env_setup, env_teardown,
-		    (void *)&bad_key_cases[i] };
-
-		tests[n++] = t;
-	}
+	n = unit_cases(tests, n, error_cases, N_ELEMENTS(error_cases),
+	    sizeof(error_cases[0]), test_error_case, env_setup, env_teardown);
+	n = unit_cases(tests, n, bad_key_cases, N_ELEMENTS(bad_key_cases),
+	    sizeof(bad_key_cases[0]), test_bad_key_case, env_setup,
+	    env_teardown);
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

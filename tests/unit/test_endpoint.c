@@ -29,10 +29,9 @@
 #include "fake_source.h"
 #include "log.h"
 #include "token_request.h"
+#include "unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define OUT_MAX (64 * 1024)
-#define MAX_HEADERS 32
 
 #define KEY_NAME   "xVLyHw.A1b2Cq"
 #define KEY_SECRET "Jw0xqsCIBjTJP0uLqGsYz3f7e5dN5PLV"
@@ -82,77 +81,11 @@ handle(struct endpoint *ep, struct fake *f, struct buf *out, char **log)
 }
 
 /* ------------------------------------------------------------------ */
-/* Answers taken apart (as in test_response) */
-
-struct answer {
-	char head[4096];
-	int status;
-	const char *names[MAX_HEADERS];
-	const char *values[MAX_HEADERS];
-	size_t n;
-	const char *body;
-	size_t body_len;
-};
-
-static void
-parse_answer(const struct buf *out, struct answer *a)
-{
-	const char *end;
-	char *line, *next;
-	size_t head_len;
-
-	memset(a, 0, sizeof(*a));
-	end = strstr(out->data, "\r\n\r\n");
-	assert_non_null(end);
-	head_len = (size_t)(end - out->data);
-	assert_true(head_len < sizeof(a->head));
-	memcpy(a->head, out->data, head_len);
-	a->body = end + 4;
-	a->body_len = out->len - head_len - 4;
-	for (line = a->head; line != NULL; line = next) {
-		char *colon;
-
-		next = strstr(line, "\r\n");
-		if (next != NULL) {
-			*next = '\0';
-			next += 2;
-		}
-		colon = strstr(line, ": ");
-		assert_non_null(colon);
-		*colon = '\0';
-		assert_true(a->n < MAX_HEADERS);
-		a->names[a->n] = line;
-		a->values[a->n] = colon + 2;
-		a->n++;
-	}
-	assert_string_equal(a->names[0], "Status");
-	a->status = atoi(a->values[0]);
-}
-
-static const char *
-header(const struct answer *a, const char *name)
-{
-	size_t i;
-
-	for (i = 1; i < a->n; i++)
-		if (strcasecmp(a->names[i], name) == 0)
-			return a->values[i];
-	return NULL;
-}
-
-static void
-assert_header(const struct answer *a, const char *name, const char *want)
-{
-	const char *v = header(a, name);
-
-	if (v == NULL)
-		fail_msg("no %s header in:\n%s", name, a->head);
-	assert_string_equal(v, want);
-}
+/* Answers taken apart: unit_parse_answer (unit.c) */
 
 /* Parse the whole body as JSON; the caller json_object_put()s it. */
 static struct json_object *
-body_json(const struct answer *a)
+body_json(const struct unit_answer *a)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *obj;
@@ -179,7 +112,7 @@ member(struct json_object *obj, const char *name, enum json_type type)
 
 /* An Ably-shaped error with this status and code. */
 static void
-check_error(const struct answer *a, int status, int code)
+check_error(const struct unit_answer *a, int status, int code)
 {
 	struct json_object *root, *err;
 	char want[16];
@@ -187,11 +120,11 @@ check_error(const struct answer *a, int status, int code)
 	if (a->status != status)
 		fail_msg("status %d, want %d; body %.*s", a->status, status,
 		    (int)a->body_len, a->body);
-	assert_header(a, "Content-Type", "application/json");
-	assert_header(a, "Cache-Control", "no-store");
+	unit_assert_header(a, "Content-Type", "application/json");
+	unit_assert_header(a, "Cache-Control", "no-store");
 	(void)snprintf(want, sizeof(want), "%d", code);
-	assert_header(a, "X-Ably-ErrorCode", want);
-	assert_non_null(header(a, "X-Ably-ErrorMessage"));
+	unit_assert_header(a, "X-Ably-ErrorCode", want);
+	assert_non_null(unit_header(a, "X-Ably-ErrorMessage"));
 	root = body_json(a);
 	err = member(root, "error", json_type_object);
 	assert_int_equal(json_object_get_int(member(err, "code",
@@ -199,7 +132,7 @@ check_error(const struct answer *a, int status, int code)
 	assert_int_equal(json_object_get_int(member(err, "statusCode",
 	    json_type_int)), status);
 	assert_string_equal(json_object_get_string(member(err, "message",
-	    json_type_string)), header(a, "X-Ably-ErrorMessage"));
+	    json_type_string)), unit_header(a, "X-Ably-ErrorMessage"));
 	json_object_put(root);
 }
 
@@ -210,24 +143,9 @@ check_error(const struct answer *a, int status, int code)
 static void
 make_config(struct config *c, const char *text)
 {
-	char path[] = "/tmp/test_endpoint_XXXXXX", err[512] = "";
 	/* These tests sign locally: token-request unless the text says. */
-	const char *mode = strstr(text, "mode =") ? "" : "mode = token-request\n";
-	size_t len = strlen(text);
-	int fd;
-
-	unsetenv("ABLY_API_KEY");
-	unsetenv("VITE_ABLY_KEY");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, mode, strlen(mode)), (ssize_t)strlen(mode));
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	close(fd);
-	if (config_load(c, path, err, sizeof(err)) != 0) {
-		unlink(path);
-		fail_msg("config_load: %s", err);
-	}
-	unlink(path);
+	unit_load_config(c, strstr(text, "mode =") ? "" :
+	    "mode = token-request\n", text);
 }
 
 /* ------------------------------------------------------------------ */
@@ -237,7 +155,7 @@ make_config(struct config *c, const char *text)
  * tr_mac and with HMAC over the signed text built here. Returns the
  * parsed object for more checks (caller puts it). */
 static struct json_object *
-check_token_request(const struct config *c, const struct answer *a,
+check_token_request(const struct config *c, const struct unit_answer *a,
                     long long t0, long long t1)
 {
 	struct json_object *root, *v;
@@ -249,8 +167,8 @@ check_token_request(const struct config *c, const struct answer *a,
 	int n;
 
 	assert_int_equal(a->status, 200);
-	assert_header(a, "Content-Type", "application/json");
-	assert_header(a, "Cache-Control", "no-store");
+	unit_assert_header(a, "Content-Type", "application/json");
+	unit_assert_header(a, "Cache-Control", "no-store");
 	assert_int_equal(a->body[a->body_len - 1], '}');  /* no newline */
 	root = body_json(a);
 	assert_string_equal(json_object_get_string(member(root, "keyName",
@@ -311,7 +229,7 @@ jwt_part(const char *s, size_t n)
 
 /* Check a JWT answer (text/plain); returns the claims (caller puts). */
 static struct json_object *
-check_jwt(const struct answer *a, long long t0, long long t1)
+check_jwt(const struct unit_answer *a, long long t0, long long t1)
 {
 	struct json_object *head, *claims;
 	unsigned char raw[CRYPTO_MAC_LEN];
@@ -319,8 +237,8 @@ check_jwt(const struct answer *a, long long t0, long long t1)
 	const char *dot1, *dot2, *end = a->body + a->body_len;
 
 	assert_int_equal(a->status, 200);
-	assert_header(a, "Content-Type", "text/plain");
-	assert_header(a, "Cache-Control", "no-store");
+	unit_assert_header(a, "Content-Type", "text/plain");
+	unit_assert_header(a, "Cache-Control", "no-store");
 	/* Three base64url parts, no padding, no whitespace, no newline. */
 	assert_int_equal(strspn(a->body, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
 	    "klmnopqrstuvwxyz0123456789-_."), a->body_len);
@@ -362,7 +280,7 @@ test_token_request_defaults(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	struct json_object *tr, *v;
 	long long t0, t1;
 	char *log;
@@ -375,7 +293,7 @@ test_token_request_defaults(void **state)
 	t0 = endpoint_now_ms();
 	handle(&ep, &f, &out, &log);
 	t1 = endpoint_now_ms();
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	tr = check_token_request(&c, &a, t0, t1);
 	assert_int_equal(json_object_get_int64(member(tr, "ttl",
 	    json_type_int)), 3600000);
@@ -386,8 +304,8 @@ test_token_request_defaults(void **state)
 	assert_int_equal(json_object_object_length(tr), 7);
 	json_object_put(tr);
 	/* No CORS configured: no CORS headers, no Vary. */
-	assert_null(header(&a, "Access-Control-Allow-Origin"));
-	assert_null(header(&a, "Vary"));
+	assert_null(unit_header(&a, "Access-Control-Allow-Origin"));
+	assert_null(unit_header(&a, "Vary"));
 	/* The mac is never logged. */
 	tr = body_json(&a);
 	v = member(tr, "mac", json_type_string);
@@ -407,7 +325,7 @@ test_token_request_params(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	struct json_object *tr;
 	long long t0, t1;
 	char *log;
@@ -424,7 +342,7 @@ test_token_request_params(void **state)
 	t0 = endpoint_now_ms();
 	handle(&ep, &f, &out, &log);
 	t1 = endpoint_now_ms();
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	tr = check_token_request(&c, &a, t0, t1);
 	assert_int_equal(json_object_get_int64(member(tr, "ttl",
 	    json_type_int)), 60000);
@@ -463,7 +381,7 @@ test_token_request_post_bodies(void **state)
 	buf_init(&out, OUT_MAX);
 	for (i = 0; i < N_ELEMENTS(cases); i++) {
 		struct fake f;
-		struct answer a;
+		struct unit_answer a;
 		struct json_object *tr, *v;
 		char clen[24], *log;
 		long long t0, t1;
@@ -473,7 +391,7 @@ test_token_request_post_bodies(void **state)
 		t0 = endpoint_now_ms();
 		handle(&ep, &f, &out, &log);
 		t1 = endpoint_now_ms();
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 0);
 		tr = check_token_request(&c, &a, t0, t1);
 		/* the body's ttl beats the query's */
 		assert_int_equal(json_object_get_int64(member(tr, "ttl",
@@ -498,7 +416,7 @@ test_token_requests_differ(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	struct json_object *tr;
 	char nonce[CRYPTO_NONCE_LEN + 1], mac[64], *log;
 
@@ -509,7 +427,7 @@ test_token_requests_differ(void **state)
 	fake_request(&f, "GET", "/request-token", NULL);
 	handle(&ep, &f, &out, &log);
 	free(log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	tr = body_json(&a);
 	(void)snprintf(nonce, sizeof(nonce), "%s", json_object_get_string(
 	    member(tr, "nonce", json_type_string)));
@@ -519,7 +437,7 @@ test_token_requests_differ(void **state)
 	fake_request(&f, "GET", "/request-token", NULL);
 	handle(&ep, &f, &out, &log);
 	free(log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	tr = body_json(&a);
 	assert_string_not_equal(json_object_get_string(member(tr, "nonce",
 	    json_type_string)), nonce);
@@ -537,7 +455,7 @@ test_jwt_mode(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	struct json_object *claims;
 	long long t0, t1, iat, exp;
 	char *log;
@@ -551,7 +469,7 @@ test_jwt_mode(void **state)
 	t0 = endpoint_now_ms();
 	handle(&ep, &f, &out, &log);
 	t1 = endpoint_now_ms();
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	claims = check_jwt(&a, t0, t1);
 	iat = json_object_get_int64(member(claims, "iat", json_type_int));
 	exp = json_object_get_int64(member(claims, "exp", json_type_int));
@@ -577,7 +495,7 @@ test_jwt_anonymous_default_ttl(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	struct json_object *claims, *v;
 	long long t0, t1;
 	char *log;
@@ -590,7 +508,7 @@ test_jwt_anonymous_default_ttl(void **state)
 	t0 = endpoint_now_ms();
 	handle(&ep, &f, &out, &log);
 	t1 = endpoint_now_ms();
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	claims = check_jwt(&a, t0, t1);
 	assert_int_equal(json_object_get_int64(member(claims, "exp",
 	    json_type_int)) - json_object_get_int64(member(claims, "iat",
@@ -616,7 +534,7 @@ test_no_key(void **state)
 		struct endpoint ep;
 		struct fake f;
 		struct buf out;
-		struct answer a;
+		struct unit_answer a;
 		char text[64], *log;
 
 		(void)snprintf(text, sizeof(text), "mode = %s\n", modes[i]);
@@ -626,7 +544,7 @@ test_no_key(void **state)
 		buf_init(&out, OUT_MAX);
 		fake_request(&f, "GET", "/request-token", NULL);
 		handle(&ep, &f, &out, &log);
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 0);
 		check_error(&a, 500, 50000);
 		assert_true(strlen(log) > 0);  /* a 500 is logged */
 		assert_int_equal(ep.counts->errors, 1);
@@ -660,7 +578,7 @@ test_method_not_allowed(void **state)
 		struct endpoint ep;
 		struct fake f;
 		struct buf out;
-		struct answer a;
+		struct unit_answer a;
 		char text[256], *log;
 
 		(void)snprintf(text, sizeof(text), "key = %s\n%s", KEY,
@@ -671,9 +589,9 @@ test_method_not_allowed(void **state)
 		fake_request(&f, cases[i].method, "/request-token?ttl=1000",
 		    NULL);
 		handle(&ep, &f, &out, &log);
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 0);
 		check_error(&a, 405, 40500);
-		assert_header(&a, "Allow", cases[i].allow);
+		unit_assert_header(&a, "Allow", cases[i].allow);
 		free(log);
 		buf_free(&out);
 		config_free(&c);
@@ -687,7 +605,7 @@ test_preflight_allowed_origin(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	char *log;
 
 	(void)state;
@@ -699,16 +617,16 @@ test_preflight_allowed_origin(void **state)
 	fake_set(&f, "HTTP_ACCESS_CONTROL_REQUEST_HEADERS",
 	    "authorization,x-ably-version");
 	handle(&ep, &f, &out, &log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	assert_int_equal(a.status, 204);
 	assert_int_equal(a.body_len, 0);
-	assert_header(&a, "Access-Control-Allow-Origin", ORIGIN);
-	assert_header(&a, "Access-Control-Allow-Credentials", "true");
-	assert_header(&a, "Access-Control-Allow-Methods", "GET, POST");
-	assert_header(&a, "Access-Control-Allow-Headers",
+	unit_assert_header(&a, "Access-Control-Allow-Origin", ORIGIN);
+	unit_assert_header(&a, "Access-Control-Allow-Credentials", "true");
+	unit_assert_header(&a, "Access-Control-Allow-Methods", "GET, POST");
+	unit_assert_header(&a, "Access-Control-Allow-Headers",
 	    "authorization,x-ably-version");
-	assert_header(&a, "Vary", "Origin");
-	assert_header(&a, "Cache-Control", "no-store");
+	unit_assert_header(&a, "Vary", "Origin");
+	unit_assert_header(&a, "Cache-Control", "no-store");
 	assert_int_equal(ep.counts->errors, 0);
 	free(log);
 	buf_free(&out);
@@ -737,18 +655,18 @@ test_preflight_other_origin(void **state)
 	buf_init(&out, OUT_MAX);
 	for (i = 0; i < N_ELEMENTS(origins); i++) {
 		struct fake f;
-		struct answer a;
+		struct unit_answer a;
 		char *log;
 
 		fake_request(&f, "OPTIONS", "/request-token", origins[i]);
 		fake_set(&f, "HTTP_ACCESS_CONTROL_REQUEST_HEADERS",
 		    "authorization");
 		handle(&ep, &f, &out, &log);
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 0);
 		check_error(&a, 403, 40300);
-		assert_null(header(&a, "Access-Control-Allow-Origin"));
-		assert_null(header(&a, "Access-Control-Allow-Headers"));
-		assert_header(&a, "Vary", "Origin");
+		assert_null(unit_header(&a, "Access-Control-Allow-Origin"));
+		assert_null(unit_header(&a, "Access-Control-Allow-Headers"));
+		unit_assert_header(&a, "Vary", "Origin");
 		free(log);
 	}
 	assert_int_equal(ep.counts->requests, N_ELEMENTS(origins));
@@ -765,7 +683,7 @@ test_cors_on_token_answers(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	char *log;
 
 	(void)state;
@@ -776,27 +694,27 @@ test_cors_on_token_answers(void **state)
 	fake_request(&f, "GET", "/request-token", ORIGIN);
 	handle(&ep, &f, &out, &log);
 	free(log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	assert_int_equal(a.status, 200);
-	assert_header(&a, "Access-Control-Allow-Origin", ORIGIN);
-	assert_non_null(strstr(header(&a, "Access-Control-Expose-Headers"),
+	unit_assert_header(&a, "Access-Control-Allow-Origin", ORIGIN);
+	assert_non_null(strstr(unit_header(&a, "Access-Control-Expose-Headers"),
 	    "X-Ably-ErrorCode"));
-	assert_header(&a, "Vary", "Origin");
+	unit_assert_header(&a, "Vary", "Origin");
 
 	fake_request(&f, "GET", "/request-token?ttl=5", ORIGIN);
 	handle(&ep, &f, &out, &log);
 	free(log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	check_error(&a, 400, 40003);
-	assert_header(&a, "Access-Control-Allow-Origin", ORIGIN);
+	unit_assert_header(&a, "Access-Control-Allow-Origin", ORIGIN);
 
 	fake_request(&f, "GET", "/request-token", "https://evil.example");
 	handle(&ep, &f, &out, &log);
 	free(log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	assert_int_equal(a.status, 200);
-	assert_null(header(&a, "Access-Control-Allow-Origin"));
-	assert_header(&a, "Vary", "Origin");
+	assert_null(unit_header(&a, "Access-Control-Allow-Origin"));
+	unit_assert_header(&a, "Vary", "Origin");
 	buf_free(&out);
 	config_free(&c);
 }
@@ -808,7 +726,7 @@ test_health(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	struct json_object *h;
 	char *log;
 
@@ -823,10 +741,10 @@ test_health(void **state)
 	fake_request(&f, "GET", "/healthz?probe=1", NULL);
 	handle(&ep, &f, &out, &log);
 	free(log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	assert_int_equal(a.status, 200);
-	assert_header(&a, "Content-Type", "application/json");
-	assert_header(&a, "Cache-Control", "no-store");
+	unit_assert_header(&a, "Content-Type", "application/json");
+	unit_assert_header(&a, "Cache-Control", "no-store");
 	assert_non_null(memmem(a.body, a.body_len, "\"key\":\"loaded\"", 14));
 	h = body_json(&a);
 	assert_string_equal(json_object_get_string(member(h, "status",
@@ -855,7 +773,7 @@ test_health_without_key(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	struct json_object *h;
 	char *log;
 
@@ -866,7 +784,7 @@ test_health_without_key(void **state)
 	fake_request(&f, "GET", "/status", NULL);
 	handle(&ep, &f, &out, &log);
 	free(log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	assert_int_equal(a.status, 200);
 	h = body_json(&a);
 	assert_string_equal(json_object_get_string(member(h, "key",
@@ -878,7 +796,7 @@ test_health_without_key(void **state)
 	fake_request(&f, "GET", "/healthz", NULL);
 	handle(&ep, &f, &out, &log);
 	free(log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	check_error(&a, 500, 50000);
 	buf_free(&out);
 	config_free(&c);
@@ -891,7 +809,7 @@ test_health_disabled(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	struct json_object *tr;
 	long long t0, t1;
 	char *log;
@@ -905,7 +823,7 @@ test_health_disabled(void **state)
 	handle(&ep, &f, &out, &log);
 	t1 = endpoint_now_ms();
 	free(log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	tr = check_token_request(&c, &a, t0, t1);  /* a token, not health */
 	json_object_put(tr);
 	buf_free(&out);
@@ -928,7 +846,7 @@ test_health_path_get_only(void **state)
 	buf_init(&out, OUT_MAX);
 	for (i = 0; i < N_ELEMENTS(methods); i++) {
 		struct fake f;
-		struct answer a;
+		struct unit_answer a;
 		char clen[24], *log;
 
 		fake_request(&f, methods[i], "/healthz", NULL);
@@ -936,9 +854,9 @@ test_health_path_get_only(void **state)
 		    "ttl=60000", clen);
 		handle(&ep, &f, &out, &log);
 		free(log);
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 0);
 		check_error(&a, 405, 40500);
-		assert_header(&a, "Allow", "GET");
+		unit_assert_header(&a, "Allow", "GET");
 		assert_null(memmem(a.body, a.body_len, "keyName", 7));
 		assert_null(memmem(a.body, a.body_len, "mac", 3));
 	}
@@ -991,7 +909,7 @@ test_fail_case(void **state)
 	struct endpoint ep;
 	struct fake f;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	char clen[24], *log;
 
 	make_config(&c, "key = " KEY "\nclient_id = alice\nmax_ttl = 1h\n"
@@ -1002,7 +920,7 @@ test_fail_case(void **state)
 	if (t->body != NULL)
 		fake_post_body(&f, t->ctype, t->body, clen);
 	handle(&ep, &f, &out, &log);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 0);
 	check_error(&a, t->status, t->code);
 	assert_int_equal(ep.counts->requests, 1);
 	assert_int_equal(ep.counts->errors, 1);
@@ -1047,7 +965,7 @@ test_counters(void **state)
 	buf_init(&out, OUT_MAX);
 	for (i = 0; i < N_ELEMENTS(steps); i++) {
 		struct fake f;
-		struct answer a;
+		struct unit_answer a;
 		char *log;
 		char rid[48];
 
@@ -1059,7 +977,7 @@ test_counters(void **state)
 		if (strstr(log, rid) == NULL)
 			fail_msg("step %zu: no request id %s in: %s", i, rid, log);
 		free(log);
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 0);
 		errors += (unsigned long)steps[i].error;
 		if ((a.status >= 400) != steps[i].error)
 			fail_msg("step %zu: status %d", i, a.status);
@@ -1130,16 +1048,10 @@ main(void)
 	static const struct CMUnitTest last =
 		cmocka_unit_test(test_secret_never_output);
 	struct CMUnitTest tests[N_ELEMENTS(first) + N_ELEMENTS(fail_cases) + 1];
-	size_t i, n = 0;
+	size_t n = 0;
 
-	for (i = 0; i < N_ELEMENTS(first); i++)
-		tests[n++] = first[i];
-	for (i = 0; i < N_ELEMENTS(fail_cases); i++) {
-		struct CMUnitTest t = { fail_cases[i].name, test_fail_case,
-		    NULL, NULL, (void *)&fail_cases[i] };
-
-		tests[n++] = t;
-	}
+	n = UNIT_TESTS(tests, n, first);
+	n = UNIT_CASES(tests, n, fail_cases, test_fail_case);
 	tests[n++] = last;
 	return cmocka_run_group_tests_name("endpoint", tests, group_setup,
 	    group_teardown);

@@ -20,33 +20,15 @@
 #include "config.h"
 #include "identity.h"
 #include "log.h"
+#include "unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define TEST_KEY "TESTAPP.ident:TEST-ONLY-not-a-real-secret-0000000000"
 #define SECRET "0123456789abcdef0123456789abcdef"
 
 static void
 load_conf(struct config *c, const char *text)
 {
-	char path[64], err[512] = "";
-	FILE *f;
-	int fd;
-
-	unsetenv("ABLY_API_KEY");
-	unsetenv("VITE_ABLY_KEY");
-	(void)snprintf(path, sizeof(path), "/tmp/test_identity_XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
-	assert_true(fprintf(f, "key = %s\nlog_level = error\n%s", TEST_KEY,
-	    text) > 0);
-	assert_int_equal(fclose(f), 0);
-	if (config_load(c, path, err, sizeof(err)) != 0) {
-		unlink(path);
-		fail_msg("config_load: %s\n%s", err, text);
-	}
-	unlink(path);
+	unit_load_config(c, "key = " TEST_KEY "\nlog_level = error\n", text);
 	log_set_level(LOGL_ERROR);  /* refusals warn; keep the output quiet */
 }
 
@@ -311,15 +293,9 @@ main(void)
 		cmocka_unit_test(test_anonymous),
 	};
 	struct CMUnitTest tests[N_ELEMENTS(resolve_cases) + N_ELEMENTS(fixed)];
-	size_t i, n = 0;
+	size_t n = 0;
 
-	for (i = 0; i < N_ELEMENTS(resolve_cases); i++) {
-		struct CMUnitTest t = { resolve_cases[i].name,
-		    test_resolve_case, NULL, NULL, (void *)&resolve_cases[i] };
-
-		tests[n++] = t;
-	}
-	for (i = 0; i < N_ELEMENTS(fixed); i++)
-		tests[n++] = fixed[i];
+	n = UNIT_CASES(tests, n, resolve_cases, test_resolve_case);
+	n = UNIT_TESTS(tests, n, fixed);
 	return cmocka_run_group_tests_name("identity", tests, NULL, NULL);
 }

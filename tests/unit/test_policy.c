@@ -23,8 +23,8 @@
 #include "fake_source.h"
 #include "policy.h"
 #include "request.h"
+#include "unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* What the test endpoint grants (already canonical). */
 #define ALLOWED "{\"chat:*\":[\"presence\",\"publish\",\"subscribe\"]," \
@@ -495,28 +495,7 @@ test_default_follows_config(void **state)
 static void
 load_conf(struct config *c, const char *text)
 {
-	char path[64], err[512] = "";
-	size_t len;
-	FILE *f;
-	int fd;
-
-	unsetenv("ABLY_API_KEY");
-	unsetenv("VITE_ABLY_KEY");
-	(void)snprintf(path, sizeof(path), "/tmp/test_policy_XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
-	len = strlen(text);
-	assert_int_equal(fprintf(f, "key = %s\n", TEST_KEY), 
-	    (int)strlen(TEST_KEY) + 7);
-	assert_int_equal(fwrite(text, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-	if (config_load(c, path, err, sizeof(err)) != 0) {
-		unlink(path);
-		fail_msg("config_load: %s\n%s", err, text);
-	}
-	unlink(path);
+	unit_load_config(c, "key = " TEST_KEY "\n", text);
 }
 
 struct policy_case {
@@ -1026,21 +1005,10 @@ main(void)
 	};
 	struct CMUnitTest tests[N_ELEMENTS(decide_cases) +
 	    N_ELEMENTS(policy_cases) + N_ELEMENTS(fixed)];
-	size_t i, n = 0;
+	size_t n = 0;
 
-	for (i = 0; i < N_ELEMENTS(decide_cases); i++) {
-		struct CMUnitTest t = { decide_cases[i].name, test_decide_case,
-		    NULL, NULL, (void *)&decide_cases[i] };
-
-		tests[n++] = t;
-	}
-	for (i = 0; i < N_ELEMENTS(policy_cases); i++) {
-		struct CMUnitTest t = { policy_cases[i].name, test_policy_case,
-		    NULL, NULL, (void *)&policy_cases[i] };
-
-		tests[n++] = t;
-	}
-	for (i = 0; i < N_ELEMENTS(fixed); i++)
-		tests[n++] = fixed[i];
+	n = UNIT_CASES(tests, n, decide_cases, test_decide_case);
+	n = UNIT_CASES(tests, n, policy_cases, test_policy_case);
+	n = UNIT_TESTS(tests, n, fixed);
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

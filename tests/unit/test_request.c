@@ -15,8 +15,8 @@
 
 #include "fake_source.h"
 #include "request.h"
+#include "unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Expect a TokenParam absent (want == NULL) or present with text want. */
 static void
@@ -688,15 +688,9 @@ main(void)
 		cmocka_unit_test(test_form_decode),
 	};
 	struct CMUnitTest tests[N_ELEMENTS(parse_cases) + N_ELEMENTS(fixed)];
-	size_t i, n = 0;
+	size_t n = 0;
 
-	for (i = 0; i < N_ELEMENTS(parse_cases); i++) {
-		struct CMUnitTest t = { parse_cases[i].name, test_parse_case,
-		    NULL, NULL, (void *)&parse_cases[i] };
-
-		tests[n++] = t;
-	}
-	for (i = 0; i < N_ELEMENTS(fixed); i++)
-		tests[n++] = fixed[i];
+	n = UNIT_CASES(tests, n, parse_cases, test_parse_case);
+	n = UNIT_TESTS(tests, n, fixed);
 	return cmocka_run_group_tests_name("request", tests, NULL, NULL);
 }

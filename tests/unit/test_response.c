@@ -20,107 +20,15 @@
 
 #include "buf.h"
 #include "response.h"
+#include "unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define OUT_MAX (64 * 1024)
-#define MAX_HEADERS 32
-
-/* An answer taken apart. Names and values point into `head`. */
-struct answer {
-	char head[4096];
-	int status;
-	const char *reason;
-	const char *names[MAX_HEADERS];
-	const char *values[MAX_HEADERS];
-	size_t n;
-	const char *body;   /* into the buf */
-	size_t body_len;
-};
-
-/* Split out into status, headers and body; fails the test if the head is
- * not well-formed CGI (CRLF lines, "Name: value", blank line at the end). */
-static void
-parse_answer(const struct buf *out, struct answer *a)
-{
-	const char *end;
-	char *line, *next;
-	size_t head_len;
-
-	memset(a, 0, sizeof(*a));
-	assert_non_null(out->data);
-	end = strstr(out->data, "\r\n\r\n");
-	assert_non_null(end);
-	head_len = (size_t)(end - out->data);
-	assert_true(head_len < sizeof(a->head));
-	memcpy(a->head, out->data, head_len);
-	a->head[head_len] = '\0';
-	a->body = end + 4;
-	a->body_len = out->len - head_len - 4;
-	/* No bare CR or LF in the head: only CRLF line ends. */
-	for (line = a->head; *line != '\0'; line++) {
-		if (*line == '\r')
-			assert_int_equal(line[1], '\n');
-		if (*line == '\n')
-			assert_int_equal(line[-1], '\r');
-	}
-	for (line = a->head; line != NULL; line = next) {
-		char *colon;
-
-		next = strstr(line, "\r\n");
-		if (next != NULL) {
-			*next = '\0';
-			next += 2;
-		}
-		colon = strstr(line, ": ");
-		assert_non_null(colon);
-		*colon = '\0';
-		assert_true(strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
-		    "nopqrstuvwxyz0123456789-") == strlen(line));
-		assert_true(a->n < MAX_HEADERS);
-		a->names[a->n] = line;
-		a->values[a->n] = colon + 2;
-		a->n++;
-	}
-	/* The first "header" is the CGI status. */
-	assert_string_equal(a->names[0], "Status");
-	a->status = atoi(a->values[0]);
-	a->reason = strchr(a->values[0], ' ');
-	assert_non_null(a->reason);
-	a->reason++;
-}
-
-/* The value of header name, or NULL; a header given twice fails. */
-static const char *
-header(const struct answer *a, const char *name)
-{
-	const char *found = NULL;
-	size_t i;
-
-	for (i = 1; i < a->n; i++) {
-		if (strcasecmp(a->names[i], name) != 0)
-			continue;
-		if (found != NULL)
-			fail_msg("header %s given twice", name);
-		found = a->values[i];
-	}
-	return found;
-}
-
-static void
-assert_header(const struct answer *a, const char *name, const char *want)
-{
-	const char *v = header(a, name);
-
-	if (v == NULL)
-		fail_msg("no %s header in:\n%s", name, a->head);
-	assert_string_equal(v, want);
-}
 
 /* Content-Length present and equal to the body's size. */
 static void
-assert_length_matches(const struct answer *a)
+assert_length_matches(const struct unit_answer *a)
 {
-	const char *cl = header(a, "Content-Length");
+	const char *cl = unit_header(a, "Content-Length");
 	char want[32];
 
 	assert_non_null(cl);
@@ -130,25 +38,25 @@ assert_length_matches(const struct answer *a)
 
 /* CORS headers exactly as cors asks, for any answer. */
 static void
-check_cors(const struct answer *a, const struct resp_cors *cors)
+check_cors(const struct unit_answer *a, const struct resp_cors *cors)
 {
 	const char *origin = cors ? cors->allow_origin : NULL;
 	int vary = cors ? cors->vary : 0;
 	const char *expose;
 
 	if (vary)
-		assert_header(a, "Vary", "Origin");
+		unit_assert_header(a, "Vary", "Origin");
 	else
-		assert_null(header(a, "Vary"));
+		assert_null(unit_header(a, "Vary"));
 	if (origin == NULL) {
-		assert_null(header(a, "Access-Control-Allow-Origin"));
-		assert_null(header(a, "Access-Control-Allow-Credentials"));
-		assert_null(header(a, "Access-Control-Expose-Headers"));
+		assert_null(unit_header(a, "Access-Control-Allow-Origin"));
+		assert_null(unit_header(a, "Access-Control-Allow-Credentials"));
+		assert_null(unit_header(a, "Access-Control-Expose-Headers"));
 		return;
 	}
-	assert_header(a, "Access-Control-Allow-Origin", origin);
-	assert_header(a, "Access-Control-Allow-Credentials", "true");
-	expose = header(a, "Access-Control-Expose-Headers");
+	unit_assert_header(a, "Access-Control-Allow-Origin", origin);
+	unit_assert_header(a, "Access-Control-Allow-Credentials", "true");
+	expose = unit_header(a, "Access-Control-Expose-Headers");
 	assert_non_null(expose);
 	assert_non_null(strstr(expose, "X-Ably-ErrorCode"));
 	assert_non_null(strstr(expose, "X-Ably-ErrorMessage"));
@@ -162,24 +70,24 @@ test_ok_json(void **state)
 {
 	static const char body[] = "{\"keyName\":\"a.b\",\"mac\":\"x\"}";
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 
 	(void)state;
 	buf_init(&out, OUT_MAX);
 	assert_int_equal(resp_ok(&out, "application/json", body,
 	    strlen(body), NULL), TOK_OK);
 	assert_memory_equal(out.data, "Status: 200 OK\r\n", 16);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 1);
 	assert_int_equal(a.status, 200);
 	assert_string_equal(a.reason, "OK");
-	assert_header(&a, "Content-Type", "application/json");
-	assert_header(&a, "Cache-Control", "no-store");
+	unit_assert_header(&a, "Content-Type", "application/json");
+	unit_assert_header(&a, "Cache-Control", "no-store");
 	assert_length_matches(&a);
 	assert_int_equal(a.body_len, strlen(body));
 	assert_memory_equal(a.body, body, a.body_len);
-	assert_null(header(&a, "X-Ably-ErrorCode"));
-	assert_null(header(&a, "X-Ably-ErrorMessage"));
-	assert_null(header(&a, "Allow"));
+	assert_null(unit_header(&a, "X-Ably-ErrorCode"));
+	assert_null(unit_header(&a, "X-Ably-ErrorMessage"));
+	assert_null(unit_header(&a, "Allow"));
 	check_cors(&a, NULL);
 	buf_free(&out);
 }
@@ -190,14 +98,14 @@ test_ok_no_trailing_newline(void **state)
 {
 	static const char jwt[] = "eyJh.eyJp.c2ln";
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 
 	(void)state;
 	buf_init(&out, OUT_MAX);
 	assert_int_equal(resp_ok(&out, "text/plain", jwt, strlen(jwt), NULL),
 	    TOK_OK);
-	parse_answer(&out, &a);
-	assert_header(&a, "Content-Type", "text/plain");
+	unit_parse_answer(&out, &a, 1);
+	unit_assert_header(&a, "Content-Type", "text/plain");
 	assert_int_equal(a.body_len, strlen(jwt));
 	assert_string_equal(a.body, jwt);
 	assert_int_equal(out.data[out.len - 1], 'n');
@@ -210,23 +118,23 @@ static void
 test_ok_uses_len(void **state)
 {
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 
 	(void)state;
 	buf_init(&out, OUT_MAX);
 	assert_int_equal(resp_ok(&out, "text/plain", "abcdef", 3, NULL),
 	    TOK_OK);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 1);
 	assert_int_equal(a.body_len, 3);
 	assert_string_equal(a.body, "abc");
-	assert_header(&a, "Content-Length", "3");
+	unit_assert_header(&a, "Content-Length", "3");
 	buf_free(&out);
 
 	buf_init(&out, OUT_MAX);
 	assert_int_equal(resp_ok(&out, "text/plain", "", 0, NULL), TOK_OK);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 1);
 	assert_int_equal(a.body_len, 0);
-	assert_header(&a, "Content-Length", "0");
+	unit_assert_header(&a, "Content-Length", "0");
 	buf_free(&out);
 }
 
@@ -263,27 +171,27 @@ test_cors_headers(void **state)
 		const struct resp_cors *cors = &cors_cases[i];
 		struct tok_error e = { TOK_EINVAL, 40003, "ttl is bad", 0 };
 		struct buf out;
-		struct answer a;
+		struct unit_answer a;
 
 		buf_init(&out, OUT_MAX);
 		assert_int_equal(resp_ok(&out, "application/json", "{}", 2,
 		    cors), TOK_OK);
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 1);
 		check_cors(&a, cors);
-		assert_header(&a, "Cache-Control", "no-store");
+		unit_assert_header(&a, "Cache-Control", "no-store");
 		buf_reset(&out);
 
 		assert_int_equal(resp_error(&out, &e, NULL, cors), TOK_OK);
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 1);
 		check_cors(&a, cors);
-		assert_header(&a, "Cache-Control", "no-store");
+		unit_assert_header(&a, "Cache-Control", "no-store");
 		buf_reset(&out);
 
 		assert_int_equal(resp_preflight(&out, cors, "content-type"),
 		    TOK_OK);
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 1);
 		check_cors(&a, cors);
-		assert_header(&a, "Cache-Control", "no-store");
+		unit_assert_header(&a, "Cache-Control", "no-store");
 		buf_free(&out);
 	}
 }
@@ -371,7 +279,7 @@ test_error_case(void **state)
 	struct json_tokener *tok;
 	struct json_object *root, *err;
 	struct buf out;
-	struct answer a;
+	struct unit_answer a;
 	char want[64];
 
 	memset(&e, 0, sizeof(e));
@@ -380,20 +288,20 @@ test_error_case(void **state)
 	(void)snprintf(e.message, sizeof(e.message), "%s", t->message);
 	buf_init(&out, OUT_MAX);
 	assert_int_equal(resp_error(&out, &e, t->allow, NULL), TOK_OK);
-	parse_answer(&out, &a);
+	unit_parse_answer(&out, &a, 1);
 
 	assert_int_equal(a.status, t->status);
 	assert_string_equal(a.reason, t->reason);
 	/* Exactly application/json: node ably-js ignores the body otherwise. */
-	assert_header(&a, "Content-Type", "application/json");
-	assert_header(&a, "Cache-Control", "no-store");
+	unit_assert_header(&a, "Content-Type", "application/json");
+	unit_assert_header(&a, "Cache-Control", "no-store");
 	(void)snprintf(want, sizeof(want), "%d", t->want_code);
-	assert_header(&a, "X-Ably-ErrorCode", want);
-	assert_header(&a, "X-Ably-ErrorMessage", t->message);
+	unit_assert_header(&a, "X-Ably-ErrorCode", want);
+	unit_assert_header(&a, "X-Ably-ErrorMessage", t->message);
 	if (t->allow != NULL)
-		assert_header(&a, "Allow", t->allow);
+		unit_assert_header(&a, "Allow", t->allow);
 	else
-		assert_null(header(&a, "Allow"));
+		assert_null(unit_header(&a, "Allow"));
 	assert_length_matches(&a);
 	check_cors(&a, NULL);
 
@@ -485,24 +393,24 @@ test_preflight(void **state)
 	for (i = 0; i < N_ELEMENTS(cases); i++) {
 		const char *rh = cases[i].request_headers;
 		struct buf out;
-		struct answer a;
+		struct unit_answer a;
 
 		buf_init(&out, OUT_MAX);
 		assert_int_equal(resp_preflight(&out, &cors, rh), TOK_OK);
-		parse_answer(&out, &a);
+		unit_parse_answer(&out, &a, 1);
 		assert_int_equal(a.status, 204);
 		assert_string_equal(a.reason, "No Content");
 		assert_int_equal(a.body_len, 0);
 		/* A 204 has no body, so no Content-Type or Content-Length. */
-		assert_null(header(&a, "Content-Type"));
-		assert_null(header(&a, "Content-Length"));
-		assert_header(&a, "Access-Control-Allow-Methods", "GET, POST");
-		assert_non_null(header(&a, "Access-Control-Max-Age"));
+		assert_null(unit_header(&a, "Content-Type"));
+		assert_null(unit_header(&a, "Content-Length"));
+		unit_assert_header(&a, "Access-Control-Allow-Methods", "GET, POST");
+		assert_non_null(unit_header(&a, "Access-Control-Max-Age"));
 		check_cors(&a, &cors);
-		assert_null(header(&a, "Set-Cookie"));
+		assert_null(unit_header(&a, "Set-Cookie"));
 		if (cases[i].echoed)
-			assert_header(&a, "Access-Control-Allow-Headers", rh);
-		else if (header(&a, "Access-Control-Allow-Headers") != NULL)
+			unit_assert_header(&a, "Access-Control-Allow-Headers", rh);
+		else if (unit_header(&a, "Access-Control-Allow-Headers") != NULL)
 			fail_msg("preflight case %zu echoed a bad list", i);
 		buf_free(&out);
 	}
@@ -522,15 +430,9 @@ main(void)
 		cmocka_unit_test(test_preflight),
 	};
 	struct CMUnitTest tests[N_ELEMENTS(fixed) + N_ELEMENTS(error_cases)];
-	size_t i, n = 0;
+	size_t n = 0;
 
-	for (i = 0; i < N_ELEMENTS(fixed); i++)
-		tests[n++] = fixed[i];
-	for (i = 0; i < N_ELEMENTS(error_cases); i++) {
-		struct CMUnitTest t = { error_cases[i].name, test_error_case,
-		    NULL, NULL, (void *)&error_cases[i] };
-
-		tests[n++] = t;
-	}
+	n = UNIT_TESTS(tests, n, fixed);
+	n = UNIT_CASES(tests, n, error_cases, test_error_case);
 	return cmocka_run_group_tests_name("response", tests, NULL, NULL);
 }
