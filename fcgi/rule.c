@@ -123,14 +123,9 @@ rule_set_shared(struct rule *rule, const char *field, const char *value,
 	const struct setting *s = setting_find(field);
 	enum setting_id id = s != NULL ? s->id : SET__MAX;
 
-	if (id == SET_WILDCARD_CLIENT_ID) {
-		if (rule->set & RULE_F_WILDCARD)
-			return msg(err, errlen, "%s is set twice", what);
-		if (setting_on_off(value, &rule->wildcard_client_id) != 0)
-			return msg(err, errlen, "%s: expected on or off", what);
-		rule->set |= RULE_F_WILDCARD;
-		return 0;
-	}
+	if (id == SET_WILDCARD_CLIENT_ID)
+		return setting_on_off_once(value, &rule->wildcard_client_id,
+		    &rule->set, RULE_F_WILDCARD, what, err, errlen);
 	if (id == SET_REVOCATION_KEY) {
 		char *copy;
 

@@ -467,14 +467,9 @@ rules_set(struct rules *r, const char *name, const char *value,
 		r->set |= T_GROUP_HEADER;
 		return 0;
 	}
-	if (id == SET_REVOCABLE_TOKENS) {
-		if (r->set & T_REVOCABLE)
-			return msg(err, errlen, "%s is set twice", what);
-		if (setting_on_off(value, &r->revocable_tokens) != 0)
-			return msg(err, errlen, "%s: expected on or off", what);
-		r->set |= T_REVOCABLE;
-		return 0;
-	}
+	if (id == SET_REVOCABLE_TOKENS)
+		return setting_on_off_once(value, &r->revocable_tokens,
+		    &r->set, T_REVOCABLE, what, err, errlen);
 	if (id == SET_GROUP)
 		return set_group(r, name + strlen(s->name), value, what, err,
 		    errlen);

@@ -275,6 +275,19 @@ setting_split(const char *text, const char *seps, unsigned flags,
 	}
 }
 
+int
+setting_on_off_once(const char *value, int *out, unsigned *set,
+                    unsigned bit, const char *what, char *err, size_t errlen)
+{
+	if (*set & bit)
+		return setting_fail(err, errlen, NULL, "%s is set twice", what);
+	if (setting_on_off(value, out) != 0)
+		return setting_fail(err, errlen, NULL, "%s: expected on or off",
+		    what);
+	*set |= bit;
+	return 0;
+}
+
 void
 setting_free_list(char **list, size_t n)
 {

@@ -26,6 +26,14 @@ char *setting_trim(char *s);
 int setting_on_off(const char *value, int *out)
 	__attribute__((warn_unused_result));
 
+/* An on/off setting that may be given once: bit in *set records it. On a
+ * repeat or a value setting_on_off refuses, -1 with err naming what (the
+ * setting); else 0 with *out set. */
+int setting_on_off_once(const char *value, int *out, unsigned *set,
+                        unsigned bit, const char *what, char *err,
+                        size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* A duration: plain milliseconds or a number with ms|s|m|h, into *ms.
  * -1 for anything else, or a value far beyond any ttl limit. */
 int setting_duration(const char *s, long long *ms)

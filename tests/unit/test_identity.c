@@ -132,10 +132,7 @@ test_resolve_case(void **state)
 	r.group_header = dup_or_null(t->groups);
 	r.trusted_secret = dup_or_null(t->secret);
 	memset(&e, 0, sizeof(e));
-	rc = identity_resolve(&r, &c, &id, &e);
-	if (rc != t->want)
-		fail_msg("%s: rc %d (%s), want %d", t->name, rc, e.message,
-		    t->want);
+	rc = unit_rc(t->name, identity_resolve(&r, &c, &id, &e), &e, t->want);
 	if (rc == TOK_OK) {
 		if (t->want_id == NULL)
 			assert_null(id.id);

@@ -64,9 +64,7 @@ test_vectors(void **state)
 	size_t i, n;
 
 	(void)state;
-	assert_true(json_object_object_get_ex(root, "vectors", &vectors));
-	n = json_object_array_length(vectors);
-	assert_true(n >= 7);
+	vectors = vectors_list(root, 7, &n);
 	for (i = 0; i < n; i++) {
 		struct json_object *v = json_object_array_get_idx(vectors, i);
 		struct json_object *capin, *extra, *hdr, *claims, *want;

@@ -252,10 +252,7 @@ test_decide_case(void **state)
 		c.max_ttl = t->max_ttl;
 	make_request(&r, t->client_id, t->capability, t->ttl);
 	memset(&e, 0, sizeof(e));
-	rc = policy_decide(&r, &c, &d, &e);
-	if (rc != t->want)
-		fail_msg("%s: rc %d (%s), want %d", t->name, rc, e.message,
-		    t->want);
+	rc = unit_rc(t->name, policy_decide(&r, &c, &d, &e), &e, t->want);
 	if (rc == TOK_OK) {
 		if (t->want_client == NULL) {
 			assert_null(d.client_id);

@@ -280,10 +280,7 @@ test_parse_case(void **state)
 	struct fake f;
 	enum tok_err rc;
 
-	rc = run_case(c, &f, &r, &e);
-	if (rc != c->want)
-		fail_msg("%s: rc %d (%s), want %d", c->name, rc, e.message,
-		    c->want);
+	rc = unit_rc(c->name, run_case(c, &f, &r, &e), &e, c->want);
 	/* Path is set on success and failure alike (for the error answer). */
 	assert_non_null(r.path);
 	assert_string_equal(r.path, "/request-token");

@@ -139,3 +139,12 @@ unit_assert_header(const struct unit_answer *a, const char *name,
 		fail_msg("no %s header in:\n%s", name, a->head);
 	assert_string_equal(v, want);
 }
+
+enum tok_err
+unit_rc(const char *name, enum tok_err rc, const struct tok_error *e,
+        enum tok_err want)
+{
+	if (rc != want)
+		fail_msg("%s: rc %d (%s), want %d", name, rc, e->message, want);
+	return rc;
+}

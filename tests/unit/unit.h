@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "error.h"
 
 #ifndef N_ELEMENTS
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
@@ -39,6 +40,11 @@ size_t unit_tests(struct CMUnitTest *tests, size_t n,
  * again), with no key in the environment; a refusal fails the test. The
  * caller frees *c with config_free. */
 void unit_load_config(struct config *c, const char *head, const char *text);
+
+/* Fail the test named name unless rc is want (saying e's message);
+ * returns rc. */
+enum tok_err unit_rc(const char *name, enum tok_err rc,
+                     const struct tok_error *e, enum tok_err want);
 
 #define UNIT_MAX_HEADERS 32
 

@@ -26,6 +26,19 @@ load_vectors(const char *name)
 	return root;
 }
 
+/* root's "vectors" array, which must hold at least min entries; *n gets
+ * its length. Borrowed from root. */
+static struct json_object *
+vectors_list(struct json_object *root, size_t min, size_t *n)
+{
+	struct json_object *vectors;
+
+	assert_true(json_object_object_get_ex(root, "vectors", &vectors));
+	*n = json_object_array_length(vectors);
+	assert_true(*n >= min);
+	return vectors;
+}
+
 /* Member as string, or NULL if absent / null. Borrowed. */
 static const char *
 member_str(struct json_object *o, const char *name)
