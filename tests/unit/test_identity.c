@@ -289,10 +289,6 @@ main(void)
 		cmocka_unit_test(test_in_group),
 		cmocka_unit_test(test_anonymous),
 	};
-	struct CMUnitTest tests[N_ELEMENTS(resolve_cases) + N_ELEMENTS(fixed)];
-	size_t n = 0;
 
-	n = UNIT_CASES(tests, n, resolve_cases, test_resolve_case);
-	n = UNIT_TESTS(tests, n, fixed);
-	return cmocka_run_group_tests_name("identity", tests, NULL, NULL);
+	return UNIT_RUN("identity", resolve_cases, test_resolve_case, fixed);
 }

@@ -684,10 +684,6 @@ main(void)
 		cmocka_unit_test(test_failure_keeps_cors_fields),
 		cmocka_unit_test(test_form_decode),
 	};
-	struct CMUnitTest tests[N_ELEMENTS(parse_cases) + N_ELEMENTS(fixed)];
-	size_t n = 0;
 
-	n = UNIT_CASES(tests, n, parse_cases, test_parse_case);
-	n = UNIT_TESTS(tests, n, fixed);
-	return cmocka_run_group_tests_name("request", tests, NULL, NULL);
+	return UNIT_RUN("request", parse_cases, test_parse_case, fixed);
 }

@@ -429,10 +429,6 @@ main(void)
 		cmocka_unit_test(test_error_too_big),
 		cmocka_unit_test(test_preflight),
 	};
-	struct CMUnitTest tests[N_ELEMENTS(fixed) + N_ELEMENTS(error_cases)];
-	size_t n = 0;
 
-	n = UNIT_TESTS(tests, n, fixed);
-	n = UNIT_CASES(tests, n, error_cases, test_error_case);
-	return cmocka_run_group_tests_name("response", tests, NULL, NULL);
+	return UNIT_RUN_FIXED_FIRST("response", fixed, error_cases, test_error_case);
 }

@@ -35,6 +35,26 @@ unit_tests(struct CMUnitTest *tests, size_t n,
 	return n;
 }
 
+int
+unit_run(const char *group, const struct CMUnitTest *fixed, size_t nfixed,
+         const void *cases, size_t count, size_t size, CMUnitTestFunction fn,
+         int fixed_first)
+{
+	struct CMUnitTest *tests = calloc(nfixed + count, sizeof(*tests));
+	size_t n = 0;
+	int rc;
+
+	assert_non_null(tests);
+	if (fixed_first)
+		n = unit_tests(tests, n, fixed, nfixed);
+	n = unit_cases(tests, n, cases, count, size, fn, NULL, NULL);
+	if (!fixed_first)
+		n = unit_tests(tests, n, fixed, nfixed);
+	rc = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+	free(tests);
+	return rc;
+}
+
 void
 unit_load_config(struct config *c, const char *head, const char *text)
 {

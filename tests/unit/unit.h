@@ -30,6 +30,19 @@ size_t unit_cases(struct CMUnitTest *tests, size_t n, const void *cases,
 	unit_cases((tests), (n), (cases), N_ELEMENTS(cases), \
 	    sizeof((cases)[0]), (fn), NULL, NULL)
 
+/* Run group: one test per case of a table (as unit_cases) and the
+ * ready-made tests fixed, the cases first unless fixed_first. Returns
+ * cmocka's result, for main. */
+int unit_run(const char *group, const struct CMUnitTest *fixed,
+             size_t nfixed, const void *cases, size_t count, size_t size,
+             CMUnitTestFunction fn, int fixed_first);
+#define UNIT_RUN(group, cases, fn, fixed) \
+	unit_run((group), (fixed), N_ELEMENTS(fixed), (cases), \
+	    N_ELEMENTS(cases), sizeof((cases)[0]), (fn), 0)
+#define UNIT_RUN_FIXED_FIRST(group, fixed, cases, fn) \
+	unit_run((group), (fixed), N_ELEMENTS(fixed), (cases), \
+	    N_ELEMENTS(cases), sizeof((cases)[0]), (fn), 1)
+
 /* Append count ready-made tests to tests[n..]; returns the new count. */
 size_t unit_tests(struct CMUnitTest *tests, size_t n,
                   const struct CMUnitTest *fixed, size_t count);
