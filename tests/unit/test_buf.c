@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "json_out.h"
+#include "unit.h"
 
 static void
 test_printf_in_place_and_growing(void **state)
@@ -137,16 +138,9 @@ test_json_string_round_trips_through_a_parser(void **state)
 	buf_free(&b);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_printf_in_place_and_growing),
-		cmocka_unit_test(test_printf_refused_over_max_leaves_contents),
-		cmocka_unit_test(test_add_ll_matches_printf),
-		cmocka_unit_test(test_json_string_escapes_like_json_stringify),
-		cmocka_unit_test(test_json_string_round_trips_through_a_parser),
-	};
-
-	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
-}
+UNIT_MAIN("buf",
+    cmocka_unit_test(test_printf_in_place_and_growing),
+    cmocka_unit_test(test_printf_refused_over_max_leaves_contents),
+    cmocka_unit_test(test_add_ll_matches_printf),
+    cmocka_unit_test(test_json_string_escapes_like_json_stringify),
+    cmocka_unit_test(test_json_string_round_trips_through_a_parser))

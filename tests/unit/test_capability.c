@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "capability.h"
+#include "unit.h"
 
 /* Parse text and return its canonical form (caller frees), or NULL. */
 static char *
@@ -664,22 +665,15 @@ test_substitute(void **state)
 	}
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_canonical_form),
-		cmocka_unit_test(test_lax_vs_strict),
-		cmocka_unit_test(test_resource_covers),
-		cmocka_unit_test(test_allows),
-		cmocka_unit_test(test_utf16_cmp_and_text_ok),
-		cmocka_unit_test(test_resource_intersect),
-		cmocka_unit_test(test_intersect),
-		cmocka_unit_test(test_intersect_unknown_op),
-		cmocka_unit_test(test_intersect_property),
-		cmocka_unit_test(test_templates),
-		cmocka_unit_test(test_substitute),
-	};
-
-	return cmocka_run_group_tests_name("capability", tests, NULL, NULL);
-}
+UNIT_MAIN("capability",
+    cmocka_unit_test(test_canonical_form),
+    cmocka_unit_test(test_lax_vs_strict),
+    cmocka_unit_test(test_resource_covers),
+    cmocka_unit_test(test_allows),
+    cmocka_unit_test(test_utf16_cmp_and_text_ok),
+    cmocka_unit_test(test_resource_intersect),
+    cmocka_unit_test(test_intersect),
+    cmocka_unit_test(test_intersect_unknown_op),
+    cmocka_unit_test(test_intersect_property),
+    cmocka_unit_test(test_templates),
+    cmocka_unit_test(test_substitute))

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "crypto.h"
+#include "unit.h"
 
 static void
 hex(const unsigned char *p, size_t n, char *out)
@@ -214,18 +215,11 @@ test_equal_and_wipe(void **state)
 	crypto_wipe(NULL, 10);  /* must not crash */
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hmac_rfc4231),
-		cmocka_unit_test(test_hmac_reused_context),
-		cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_b64url_decode_rejects),
-		cmocka_unit_test(test_nonce),
-		cmocka_unit_test(test_nonce_pool_not_shared_across_fork),
-		cmocka_unit_test(test_equal_and_wipe),
-	};
-
-	return cmocka_run_group_tests_name("crypto", tests, NULL, NULL);
-}
+UNIT_MAIN("crypto",
+    cmocka_unit_test(test_hmac_rfc4231),
+    cmocka_unit_test(test_hmac_reused_context),
+    cmocka_unit_test(test_base64),
+    cmocka_unit_test(test_b64url_decode_rejects),
+    cmocka_unit_test(test_nonce),
+    cmocka_unit_test(test_nonce_pool_not_shared_across_fork),
+    cmocka_unit_test(test_equal_and_wipe))

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "fcgi_frame.h"
+#include "unit.h"
 
 #define BEGIN 1
 #define END 3
@@ -272,19 +273,12 @@ test_long_answer_split_into_records(void **state)
 	assert_int_equal(fcgi_frame_answer(out, n - 1, 9, resp, sizeof(resp)), 0);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whole_request_found_with_its_length),
-		cmocka_unit_test(test_every_prefix_asks_for_more),
-		cmocka_unit_test(test_parameters_over_the_limit_are_told_from_the_header),
-		cmocka_unit_test(test_body_over_the_limit_once_parameters_are_whole),
-		cmocka_unit_test(test_what_is_not_a_request_is_bad),
-		cmocka_unit_test(test_record_overhead_is_bounded),
-		cmocka_unit_test(test_answer_records),
-		cmocka_unit_test(test_long_answer_split_into_records),
-	};
-
-	return cmocka_run_group_tests_name("fcgi_frame", tests, NULL, NULL);
-}
+UNIT_MAIN("fcgi_frame",
+    cmocka_unit_test(test_whole_request_found_with_its_length),
+    cmocka_unit_test(test_every_prefix_asks_for_more),
+    cmocka_unit_test(test_parameters_over_the_limit_are_told_from_the_header),
+    cmocka_unit_test(test_body_over_the_limit_once_parameters_are_whole),
+    cmocka_unit_test(test_what_is_not_a_request_is_bad),
+    cmocka_unit_test(test_record_overhead_is_bounded),
+    cmocka_unit_test(test_answer_records),
+    cmocka_unit_test(test_long_answer_split_into_records))

@@ -37,6 +37,7 @@
 #undef FUZZ_ENTRY
 #define FUZZ_ENTRY fuzz_policy_one
 #include "../fuzz/fuzz_policy.c"
+#include "unit.h"
 #undef FUZZ_ENTRY
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
@@ -102,17 +103,10 @@ static void test_form(void **state) { (void)state; replay("form", fuzz_form_one)
 static void test_frame(void **state) { (void)state; replay("frame", fuzz_frame_one); }
 static void test_policy(void **state) { (void)state; replay("policy", fuzz_policy_one); }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_request),
-		cmocka_unit_test(test_capability),
-		cmocka_unit_test(test_config),
-		cmocka_unit_test(test_form),
-		cmocka_unit_test(test_frame),
-		cmocka_unit_test(test_policy),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("fuzz_regress",
+    cmocka_unit_test(test_request),
+    cmocka_unit_test(test_capability),
+    cmocka_unit_test(test_config),
+    cmocka_unit_test(test_form),
+    cmocka_unit_test(test_frame),
+    cmocka_unit_test(test_policy))

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "json_strict.h"
+#include "unit.h"
 
 static void
 test_table(void **state)
@@ -47,12 +48,5 @@ test_table(void **state)
 	}
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-	};
-
-	return cmocka_run_group_tests_name("json_strict", tests, NULL, NULL);
-}
+UNIT_MAIN("json_strict",
+    cmocka_unit_test(test_table))

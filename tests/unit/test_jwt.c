@@ -14,6 +14,7 @@
 #include "jwt.h"
 #include "key.h"
 #include "vectors.h"
+#include "unit.h"
 
 /* Decode a base64url part into a new NUL-terminated string. */
 static char *
@@ -248,15 +249,8 @@ test_extra_claims_refused(void **state)
 	key_clear(&k);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vectors),
-		cmocka_unit_test(test_tampered_signature_fails),
-		cmocka_unit_test(test_extra_claims),
-		cmocka_unit_test(test_extra_claims_refused),
-	};
-
-	return cmocka_run_group_tests_name("jwt", tests, NULL, NULL);
-}
+UNIT_MAIN("jwt",
+    cmocka_unit_test(test_vectors),
+    cmocka_unit_test(test_tampered_signature_fails),
+    cmocka_unit_test(test_extra_claims),
+    cmocka_unit_test(test_extra_claims_refused))

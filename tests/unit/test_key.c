@@ -11,8 +11,8 @@
 
 #include "crypto.h"
 #include "key.h"
+#include "unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 struct parse_case {
 	const char *text;
@@ -163,16 +163,9 @@ test_empty(void **state)
 	assert_false(key_loaded(&k));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_message_hides_secret),
-		cmocka_unit_test(test_sign),
-		cmocka_unit_test(test_sign_rfc4231),
-		cmocka_unit_test(test_empty),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("key",
+    cmocka_unit_test(test_parse),
+    cmocka_unit_test(test_message_hides_secret),
+    cmocka_unit_test(test_sign),
+    cmocka_unit_test(test_sign_rfc4231),
+    cmocka_unit_test(test_empty))

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "peers.h"
+#include "unit.h"
 
 /* Whether p lets a peer at this address (IPv4 or IPv6 text) connect. */
 static int
@@ -138,16 +139,9 @@ test_at_most_peers_max(void **state)
 	assert_non_null(strstr(e.message, "more than 32 addresses"));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unset_or_blank_allows_everyone),
-		cmocka_unit_test(test_listed_addresses_only),
-		cmocka_unit_test(test_unix_peer_not_checked),
-		cmocka_unit_test(test_bad_lists_name_the_entry),
-		cmocka_unit_test(test_at_most_peers_max),
-	};
-
-	return cmocka_run_group_tests_name("peers", tests, NULL, NULL);
-}
+UNIT_MAIN("peers",
+    cmocka_unit_test(test_unset_or_blank_allows_everyone),
+    cmocka_unit_test(test_listed_addresses_only),
+    cmocka_unit_test(test_unix_peer_not_checked),
+    cmocka_unit_test(test_bad_lists_name_the_entry),
+    cmocka_unit_test(test_at_most_peers_max))

@@ -65,6 +65,17 @@ check_cors(const struct unit_answer *a, const struct resp_cors *cors)
 /* ------------------------------------------------------------------ */
 /* resp_ok */
 
+/* resp_ok(type, the first len bytes of body, cors) into out, taken apart
+ * into a. */
+static void
+ok_answer(struct buf *out, struct unit_answer *a, const char *type,
+          const char *body, size_t len, const struct resp_cors *cors)
+{
+	buf_init(out, OUT_MAX);
+	assert_int_equal(resp_ok(out, type, body, len, cors), TOK_OK);
+	unit_parse_answer(out, a, 1);
+}
+
 static void
 test_ok_json(void **state)
 {
@@ -73,11 +84,8 @@ test_ok_json(void **state)
 	struct unit_answer a;
 
 	(void)state;
-	buf_init(&out, OUT_MAX);
-	assert_int_equal(resp_ok(&out, "application/json", body,
-	    strlen(body), NULL), TOK_OK);
+	ok_answer(&out, &a, "application/json", body, strlen(body), NULL);
 	assert_memory_equal(out.data, "Status: 200 OK\r\n", 16);
-	unit_parse_answer(&out, &a, 1);
 	assert_int_equal(a.status, 200);
 	assert_string_equal(a.reason, "OK");
 	unit_assert_header(&a, "Content-Type", "application/json");
@@ -101,10 +109,7 @@ test_ok_no_trailing_newline(void **state)
 	struct unit_answer a;
 
 	(void)state;
-	buf_init(&out, OUT_MAX);
-	assert_int_equal(resp_ok(&out, "text/plain", jwt, strlen(jwt), NULL),
-	    TOK_OK);
-	unit_parse_answer(&out, &a, 1);
+	ok_answer(&out, &a, "text/plain", jwt, strlen(jwt), NULL);
 	unit_assert_header(&a, "Content-Type", "text/plain");
 	assert_int_equal(a.body_len, strlen(jwt));
 	assert_string_equal(a.body, jwt);
@@ -121,18 +126,13 @@ test_ok_uses_len(void **state)
 	struct unit_answer a;
 
 	(void)state;
-	buf_init(&out, OUT_MAX);
-	assert_int_equal(resp_ok(&out, "text/plain", "abcdef", 3, NULL),
-	    TOK_OK);
-	unit_parse_answer(&out, &a, 1);
+	ok_answer(&out, &a, "text/plain", "abcdef", 3, NULL);
 	assert_int_equal(a.body_len, 3);
 	assert_string_equal(a.body, "abc");
 	unit_assert_header(&a, "Content-Length", "3");
 	buf_free(&out);
 
-	buf_init(&out, OUT_MAX);
-	assert_int_equal(resp_ok(&out, "text/plain", "", 0, NULL), TOK_OK);
-	unit_parse_answer(&out, &a, 1);
+	ok_answer(&out, &a, "text/plain", "", 0, NULL);
 	assert_int_equal(a.body_len, 0);
 	unit_assert_header(&a, "Content-Length", "0");
 	buf_free(&out);
@@ -173,10 +173,7 @@ test_cors_headers(void **state)
 		struct buf out;
 		struct unit_answer a;
 
-		buf_init(&out, OUT_MAX);
-		assert_int_equal(resp_ok(&out, "application/json", "{}", 2,
-		    cors), TOK_OK);
-		unit_parse_answer(&out, &a, 1);
+		ok_answer(&out, &a, "application/json", "{}", 2, cors);
 		check_cors(&a, cors);
 		unit_assert_header(&a, "Cache-Control", "no-store");
 		buf_reset(&out);

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "rules.h"
+#include "unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define SECRET "0123456789abcdef0123456789abcdef"
 
 struct identity_case {
@@ -268,17 +268,10 @@ test_names(void **state)
 	assert_false(rules_is_setting("colour"));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_identity_sources),
-		cmocka_unit_test(test_identity_replaced),
-		cmocka_unit_test(test_set_one),
-		cmocka_unit_test(test_set_twice),
-		cmocka_unit_test(test_rules_built),
-		cmocka_unit_test(test_names),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("rules",
+    cmocka_unit_test(test_identity_sources),
+    cmocka_unit_test(test_identity_replaced),
+    cmocka_unit_test(test_set_one),
+    cmocka_unit_test(test_set_twice),
+    cmocka_unit_test(test_rules_built),
+    cmocka_unit_test(test_names))

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "setting.h"
+#include "unit.h"
 
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 struct number_case {
 	const char *text;
@@ -252,20 +252,13 @@ test_table(void **state)
 	assert_null(setting_find("ttl "));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_number),
-		cmocka_unit_test(test_number_n_stops_at_n),
-		cmocka_unit_test(test_unumber),
-		cmocka_unit_test(test_on_off),
-		cmocka_unit_test(test_trim),
-		cmocka_unit_test(test_split),
-		cmocka_unit_test(test_split_stops),
-		cmocka_unit_test(test_fail),
-		cmocka_unit_test(test_table),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("setting",
+    cmocka_unit_test(test_number),
+    cmocka_unit_test(test_number_n_stops_at_n),
+    cmocka_unit_test(test_unumber),
+    cmocka_unit_test(test_on_off),
+    cmocka_unit_test(test_trim),
+    cmocka_unit_test(test_split),
+    cmocka_unit_test(test_split_stops),
+    cmocka_unit_test(test_fail),
+    cmocka_unit_test(test_table))

@@ -14,6 +14,7 @@
 #include "key.h"
 #include "token_request.h"
 #include "vectors.h"
+#include "unit.h"
 
 /* The vector's capability (object or string) in canonical text, the way
  * our request path produces it; NULL if absent. Caller frees. */
@@ -139,13 +140,6 @@ test_error_vectors(void **state)
 	    &e), TOK_EINVAL);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vectors),
-		cmocka_unit_test(test_error_vectors),
-	};
-
-	return cmocka_run_group_tests_name("token_request", tests, NULL, NULL);
-}
+UNIT_MAIN("token_request",
+    cmocka_unit_test(test_vectors),
+    cmocka_unit_test(test_error_vectors))

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "utf8.h"
+#include "unit.h"
 
 static void
 test_text_ok_table(void **state)
@@ -57,13 +58,6 @@ test_utf16_order(void **state)
 	    "\xf0\x9f\x98\x80"), 0);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text_ok_table),
-		cmocka_unit_test(test_utf16_order),
-	};
-
-	return cmocka_run_group_tests_name("utf8", tests, NULL, NULL);
-}
+UNIT_MAIN("utf8",
+    cmocka_unit_test(test_text_ok_table),
+    cmocka_unit_test(test_utf16_order))

@@ -20,6 +20,16 @@
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #endif
 
+/* The main of a test file whose tests are a plain list:
+ * UNIT_MAIN("buf", cmocka_unit_test(test_a), cmocka_unit_test(test_b)) */
+#define UNIT_MAIN(group, ...) \
+	int main(void) \
+	{ \
+		static const struct CMUnitTest unit_list_[] = { __VA_ARGS__ }; \
+		return cmocka_run_group_tests_name(group, unit_list_, NULL, \
+		    NULL); \
+	}
+
 /* Append one test per element of a table of cases to tests[n..] and
  * return the new count. Every case struct starts with `const char *name`,
  * the test's name; the test gets the case as its state. */
