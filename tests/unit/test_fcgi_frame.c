@@ -155,43 +155,39 @@ test_body_over_the_limit_once_parameters_are_whole(void **state)
 static void
 test_what_is_not_a_request_is_bad(void **state)
 {
+	/* Record sequences that are no request (at most three records). */
+	static const struct {
+		const char *what;
+		struct { unsigned type, id; size_t clen; } recs[3];
+	} bad[] = {
+		{ "PARAMS before BEGIN_REQUEST", { { PARAMS, 1, 4 } } },
+		{ "a BEGIN_REQUEST of the wrong length", { { BEGIN, 1, 4 } } },
+		{ "a second request interleaved (multiplexing)",
+		  { { BEGIN, 1, 8 }, { PARAMS, 2, 4 } } },
+		{ "STDIN before the parameters ended",
+		  { { BEGIN, 1, 8 }, { PARAMS, 1, 4 }, { STDIN, 1, 0 } } },
+		{ "a management record in the middle of a request",
+		  { { BEGIN, 1, 8 }, { GET_VALUES, 0, 0 } } },
+		{ "a record from the wrong side (STDOUT)",
+		  { { BEGIN, 1, 8 }, { STDOUT, 1, 0 } } },
+	};
 	struct bytes x;
 	struct fcgi_frame f;
+	size_t i, k;
 
 	(void)state;
 	/* HTTP sent to the FastCGI socket. */
 	memcpy(x.b, "GET / HTTP/1.1\r\n\r\n", 18);
 	assert_int_equal(scan(&x, 18, &f), FCGI_FRAME_BAD);
 	assert_non_null(f.why);
-	/* PARAMS before BEGIN_REQUEST. */
-	x.n = 0;
-	rec(&x, PARAMS, 1, 4, 0);
-	assert_int_equal(scan(&x, x.n, &f), FCGI_FRAME_BAD);
-	/* A BEGIN_REQUEST of the wrong length. */
-	x.n = 0;
-	rec(&x, BEGIN, 1, 4, 0);
-	assert_int_equal(scan(&x, x.n, &f), FCGI_FRAME_BAD);
-	/* A second request interleaved (multiplexing). */
-	x.n = 0;
-	rec(&x, BEGIN, 1, 8, 0);
-	rec(&x, PARAMS, 2, 4, 0);
-	assert_int_equal(scan(&x, x.n, &f), FCGI_FRAME_BAD);
-	/* STDIN before the parameters ended. */
-	x.n = 0;
-	rec(&x, BEGIN, 1, 8, 0);
-	rec(&x, PARAMS, 1, 4, 0);
-	rec(&x, STDIN, 1, 0, 0);
-	assert_int_equal(scan(&x, x.n, &f), FCGI_FRAME_BAD);
-	/* A management record in the middle of a request. */
-	x.n = 0;
-	rec(&x, BEGIN, 1, 8, 0);
-	rec(&x, GET_VALUES, 0, 0, 0);
-	assert_int_equal(scan(&x, x.n, &f), FCGI_FRAME_BAD);
-	/* A record from the wrong side (STDOUT). */
-	x.n = 0;
-	rec(&x, BEGIN, 1, 8, 0);
-	rec(&x, STDOUT, 1, 0, 0);
-	assert_int_equal(scan(&x, x.n, &f), FCGI_FRAME_BAD);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		x.n = 0;
+		for (k = 0; k < 3 && bad[i].recs[k].type != 0; k++)
+			rec(&x, bad[i].recs[k].type, bad[i].recs[k].id,
+			    bad[i].recs[k].clen, 0);
+		if (scan(&x, x.n, &f) != FCGI_FRAME_BAD)
+			fail_msg("%s: not FCGI_FRAME_BAD", bad[i].what);
+	}
 }
 
 /* Many tiny records cannot make a request larger than the limits allow:
