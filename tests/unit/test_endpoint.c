@@ -360,8 +360,7 @@ static void
 test_token_request_post_bodies(void **state)
 {
 	static const struct {
-		const char *ctype;
-		const char *body;
+		const char *ctype, *body;
 	} cases[] = {
 		{ "application/x-www-form-urlencoded",
 		  "ttl=120000&capability=%7B%22status%22%3A%5B%22subscribe"
