@@ -217,18 +217,17 @@ finish(struct ably_call *c)
 /* The clock query ended: remember Ably's time (or that it failed), then
  * let every call that waited for it go on. */
 static void
-clock_done(void *ctx, CURL *h, CURLcode cc)
+clock_done(void *ctx, CURL *h, const struct upstream_result *res)
 {
 	struct ably_rest *r = ctx;
 	struct clock_query *q = r->clock_query;
 	struct ably_call *w, *next;
 	struct json_object *root = NULL;
-	long status = 0;
+	CURLcode cc = res->cc;
+	long status = cc == CURLE_OK ? res->status : 0;
 	int ok = 0;
 
 	r->clock_query = NULL;
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	ably_handles_put(r->handles, h);
 	if (status == 200)
 		root = json_tokener_parse(q->body.data);
@@ -305,19 +304,19 @@ clock_wait(struct ably_call *c, const char *host, long budget_ms)
 }
 
 static void
-token_done(void *ctx, CURL *h, CURLcode cc)
+token_done(void *ctx, CURL *h, const struct upstream_result *res)
 {
 	struct ably_call *c = ctx;
 	struct ably_rest *r = c->r;
 	size_t host = c->order[c->i];
-	enum ably_answer_verdict res;
+	enum ably_answer_verdict v;
 
 	log_set_request_id(c->rid);
 	c->easy = NULL;
 	crypto_wipe(c->json, strlen(c->json));
 	free(c->json);
 	c->json = NULL;
-	if (ably_answer_kept_connection_died(h, cc) && !c->reconnected) {
+	if (ably_answer_kept_connection_died(res) && !c->reconnected) {
 		/* The host closed a connection it had kept (an HTTP/2
 		 * GOAWAY, an idle timeout) as we sent on it: nothing of an
 		 * answer came, and the host is not at fault. Once more, on
@@ -326,18 +325,18 @@ token_done(void *ctx, CURL *h, CURLcode cc)
 		log_info("ably %s: a kept connection was closed under the "
 		    "request (%s); trying again on a new one",
 		    r->hosts.name[host],
-		    c->curl_err[0] ? c->curl_err : curl_easy_strerror(cc));
+		    c->curl_err[0] ? c->curl_err : curl_easy_strerror(res->cc));
 		ably_handles_put(r->handles, h);
 		next_try(c);
 		log_set_request_id(NULL);
 		return;
 	}
-	res = ably_answer_judge(r->hosts.name[host], h, cc, c->body.data,
+	v = ably_answer_judge(r->hosts.name[host], res, c->body.data,
 	    c->curl_err, c->from_cdn, clock_mono_ms() - c->try_start,
 	    &c->details, &c->e);
 	ably_handles_put(r->handles, h);
-	c->last = res;
-	if (res == ABLY_ANSWER_FINAL && c->e.code == 40104 &&
+	c->last = v;
+	if (v == ABLY_ANSWER_FINAL && c->e.code == 40104 &&
 	    r->cfg->query_time && !c->clock_retry) {
 		/* Our idea of Ably's clock is stale: ask again, once, and
 		 * try the same host. */
@@ -346,7 +345,7 @@ token_done(void *ctx, CURL *h, CURLcode cc)
 		r->stats.clock_known = 0;
 		r->clock_retry_at = 0;
 		next_try(c);
-	} else if (res == ABLY_ANSWER_FINAL && c->e.code == 40105 &&
+	} else if (v == ABLY_ANSWER_FINAL && c->e.code == 40105 &&
 	    !c->resigned) {
 		/* "Nonce value replayed": every try is signed afresh, so
 		 * Ably saw this very request before: libcurl sent it again
@@ -358,8 +357,8 @@ token_done(void *ctx, CURL *h, CURLcode cc)
 		    "resend after GOAWAY); signing it afresh",
 		    r->hosts.name[host]);
 		next_try(c);
-	} else if (res == ABLY_ANSWER_FINAL || res == ABLY_ANSWER_OK) {
-		if (res == ABLY_ANSWER_OK)
+	} else if (v == ABLY_ANSWER_FINAL || v == ABLY_ANSWER_OK) {
+		if (v == ABLY_ANSWER_OK)
 			ably_hosts_remember(&r->hosts, host, 1);
 		finish(c);
 	} else {
