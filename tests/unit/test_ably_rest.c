@@ -483,9 +483,9 @@ test_deadline_is_504(void **state)
 {
 	struct fixture *f = *state;
 	struct answer a = { 0 };
-	struct timespec nap = { 0, 45 * 1000000L };
+	struct timespec nap = { 0, 85 * 1000000L };
 
-	f->cfg.upstream_timeout_ms = 60;
+	f->cfg.upstream_timeout_ms = 100;
 	client(f);
 	start(f, &a);
 	(void)nanosleep(&nap, NULL);
