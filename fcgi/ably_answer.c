@@ -101,12 +101,13 @@ done:
 }
 
 enum ably_answer_verdict
-ably_answer_judge(const char *host, CURL *h, CURLcode cc, const char *body,
-                  const char *curl_err, int from_cdn, long long took,
+ably_answer_judge(const char *host, const struct upstream_result *res,
+                  const char *body, const char *curl_err, int from_cdn, long long took,
                   char **details, struct tok_error *e)
 {
 	struct ably_error ae;
-	long status = 0;
+	CURLcode cc = res->cc;
+	long status = res->status;
 	int has_error;
 
 	if (cc != CURLE_OK) {
@@ -115,7 +116,6 @@ ably_answer_judge(const char *host, CURL *h, CURLcode cc, const char *body,
 		return cc == CURLE_OPERATION_TIMEDOUT ? ABLY_ANSWER_TIMEOUT :
 		    ABLY_ANSWER_RETRY;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 200 && status < 300) {
 		*details = ably_answer_token_details(body);
 		if (*details != NULL)
@@ -166,15 +166,13 @@ ably_answer_judge(const char *host, CURL *h, CURLcode cc, const char *body,
 }
 
 int
-ably_answer_kept_connection_died(CURL *h, CURLcode cc)
+ably_answer_kept_connection_died(const struct upstream_result *res)
 {
-	long connects = -1, header_bytes = -1;
+	CURLcode cc = res->cc;
 
 	if (cc != CURLE_HTTP2 && cc != CURLE_HTTP2_STREAM &&
 	    cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR &&
 	    cc != CURLE_GOT_NOTHING)
 		return 0;
-	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
-	curl_easy_getinfo(h, CURLINFO_HEADER_SIZE, &header_bytes);
-	return connects == 0 && header_bytes == 0;
+	return res->connects == 0 && res->header_bytes == 0;
 }

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "error.h"
+#include "upstream.h"
 
 /* How one try ended. */
 enum ably_answer_verdict {
@@ -24,7 +25,8 @@ enum ably_answer_verdict {
 	ABLY_ANSWER__MAX
 };
 
-/* Judge a finished requestToken try at host: cc and h are libcurl's, body
+/* Judge a finished requestToken try at host: res is how the transfer
+ * ended (upstream.h), body
  * the answer read (NUL-terminated), curl_err libcurl's error text (may be
  * ""), from_cdn whether it came with Server: CloudFront (RSC15l4: a
  * status >= 400 from the CDN is a host failure), took how long the try
@@ -32,8 +34,9 @@ enum ably_answer_verdict {
  * *details to the TokenDetails JSON (the caller frees it); ABLY_ANSWER_FINAL
  * sets e (kind, Ably's code, a client-safe message, e->status the HTTP
  * status to pass on). The verdict is logged. */
-enum ably_answer_verdict ably_answer_judge(const char *host, CURL *h,
-                                           CURLcode cc, const char *body,
+enum ably_answer_verdict ably_answer_judge(const char *host,
+                                           const struct upstream_result *res,
+                                           const char *body,
                                            const char *curl_err, int from_cdn,
                                            long long took, char **details,
                                            struct tok_error *e);
@@ -41,7 +44,7 @@ enum ably_answer_verdict ably_answer_judge(const char *host, CURL *h,
 /* Whether a try failed on a connection it reused before any byte of an
  * answer came: the server had closed it meanwhile, and the host is not at
  * fault. */
-int ably_answer_kept_connection_died(CURL *h, CURLcode cc);
+int ably_answer_kept_connection_died(const struct upstream_result *res);
 
 /* TokenDetails from Ably's answer body, re-serialised with only the fields
  * ably-js uses; NULL if the body is not TokenDetails (or memory ran out).

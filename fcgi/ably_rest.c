@@ -1,8 +1,8 @@
 /* ably_rest: the asynchronous client for Ably's REST API (ably_rest.h):
  * each token call's way from start to answer (Ably's clock, the next host,
- * a fresh signature per try, the verdict, the report). The hosts' order is
- * in ably_hosts.c, the curl handles in ably_handles.c, the judging of
- * answers in ably_answer.c. */
+ * a fresh signature per try, the verdict, the report). Ably's clock is in
+ * ably_clock.c, the hosts' order in ably_hosts.c, the curl handles in
+ * ably_handles.c, the judging of answers in ably_answer.c. */
 #include "ably_rest.h"
 
 #include <stdio.h>
@@ -11,9 +11,9 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <json-c/json.h>
 
 #include "ably_answer.h"
+#include "ably_clock.h"
 #include "ably_handles.h"
 #include "ably_hosts.h"
 #include "buf.h"
@@ -24,32 +24,14 @@
 
 #define MAX_RESPONSE (64 * 1024)    /* TokenDetails are well under 1 KiB */
 #define MAX_FALLBACK_TRIES 3        /* after the primary, as ably-js */
-#define TIME_REFRESH_MS (30 * 60 * 1000)
-#define TIME_RETRY_MS (10 * 1000)   /* after a failed GET /time */
 #define MIN_TRY_MS 20               /* not worth starting a try with less */
-
-struct ably_call;
-
-/* The worker's one GET /time in flight; calls that need the clock wait
- * for it instead of asking again. */
-struct clock_query {
-	CURL *easy;
-	struct buf body;
-	long long sent_wall;
-	char host[256];
-	char curl_err[CURL_ERROR_SIZE];
-	int from_cdn;             /* the answer had Server: CloudFront */
-	struct ably_call *waiters;
-};
 
 struct ably_rest {
 	const struct config *cfg;
 	struct upstream *up;
 	struct ably_handles *handles;  /* curl handles, set up and reused */
 	struct ably_hosts hosts;  /* which to try, how each fared */
-	long long clock_checked;  /* monotonic ms of the last good GET /time */
-	long long clock_retry_at; /* after a failed one: not before this */
-	struct clock_query *clock_query;  /* in flight, or NULL */
+	struct ably_clock *clock; /* Ably's time (query_time) */
 	struct ably_rest_stats stats;
 	struct ably_call *calls;  /* in flight, for ably_rest_free */
 };
@@ -77,7 +59,7 @@ struct ably_call {
 	char curl_err[CURL_ERROR_SIZE];
 	int from_cdn;             /* the answer had Server: CloudFront */
 	struct tok_error e;
-	struct ably_call *next_waiter;
+	struct ably_clock_waiter waiting;  /* for Ably's clock */
 	struct ably_call *prev, *next;
 };
 
@@ -86,15 +68,6 @@ ably_rest_global_init(void)
 {
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? TOK_OK :
 	    TOK_EINTERNAL;
-}
-
-static void
-clock_query_free(struct clock_query *q)
-{
-	if (q == NULL)
-		return;
-	buf_free(&q->body);
-	free(q);
 }
 
 void
@@ -116,7 +89,7 @@ ably_rest_free(struct ably_rest *r)
 		free(c->details);
 		free(c);
 	}
-	clock_query_free(r->clock_query);
+	ably_clock_free(r->clock);
 	ably_handles_free(r->handles);
 	ably_hosts_free(&r->hosts);
 	free(r);
@@ -139,24 +112,14 @@ ably_rest_new(const struct config *cfg, struct upstream *up,
 		rc = tok_fail(e, TOK_ENOMEM, 0, "out of memory");
 	else
 		rc = ably_handles_new(cfg, &r->handles, e);
+	if (rc == TOK_OK && ably_clock_new(cfg, up, r->handles, &r->clock) !=
+	    TOK_OK)
+		rc = tok_fail(e, TOK_ENOMEM, 0, "out of memory");
 	if (rc != TOK_OK)
 		ably_rest_free(r);
 	else
 		*out = r;
 	return rc;
-}
-
-/* Whether a call should wait for Ably's clock before it signs. */
-static int
-clock_needed(const struct ably_rest *r, const struct ably_call *c)
-{
-	long long now = clock_mono_ms();
-
-	if (!r->cfg->query_time || c->clock_asked)
-		return 0;
-	if (r->stats.clock_known)
-		return now - r->clock_checked > TIME_REFRESH_MS;
-	return now >= r->clock_retry_at;
 }
 
 static void next_try(struct ably_call *c);
@@ -214,110 +177,30 @@ finish(struct ably_call *c)
 	free(c);
 }
 
-/* The clock query ended: remember Ably's time (or that it failed), then
- * let every call that waited for it go on. */
+/* Ably's clock is known (or failed): go on, under the call's id. */
 static void
-clock_done(void *ctx, CURL *h, CURLcode cc)
+clock_ready(void *ctx)
 {
-	struct ably_rest *r = ctx;
-	struct clock_query *q = r->clock_query;
-	struct ably_call *w, *next;
-	struct json_object *root = NULL;
-	long status = 0;
-	int ok = 0;
+	struct ably_call *c = ctx;
 
-	r->clock_query = NULL;
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	ably_handles_put(r->handles, h);
-	if (status == 200)
-		root = json_tokener_parse(q->body.data);
-	if (root != NULL && json_object_is_type(root, json_type_array) &&
-	    json_object_array_length(root) == 1) {
-		long long t = json_object_get_int64(
-		    json_object_array_get_idx(root, 0));
-		/* Ably's clock at the middle of the round trip. */
-		long long offset = t - (q->sent_wall + clock_wall_ms()) / 2;
-
-		r->stats.clock_offset_ms = offset;
-		r->stats.clock_known = 1;
-		r->clock_checked = clock_mono_ms();
-		log_info("ably %s: clock offset %lld ms", q->host, offset);
-		ok = 1;
-	}
-	json_object_put(root);
-	if (!ok) {
-		/* Sign with the local clock for a while rather than ask
-		 * again for every call. */
-		r->clock_retry_at = clock_mono_ms() + TIME_RETRY_MS;
-		log_warn("ably %s: GET /time failed (%s); signing with the "
-		    "local clock", q->host, cc != CURLE_OK ? (q->curl_err[0] ?
-		    q->curl_err : curl_easy_strerror(cc)) : "bad answer");
-	}
-	w = q->waiters;
-	clock_query_free(q);
-	for (; w != NULL; w = next) {
-		next = w->next_waiter;
-		w->next_waiter = NULL;
-		log_set_request_id(w->rid);
-		next_try(w);
-	}
-	log_set_request_id(NULL);
-}
-
-/* Wait for Ably's clock: join the query in flight or start one at host.
- * 0 if the call now waits, -1 if no query could start. */
-static int
-clock_wait(struct ably_call *c, const char *host, long budget_ms)
-{
-	struct ably_rest *r = c->r;
-	struct clock_query *q = r->clock_query;
-	char url[512];
-
-	c->clock_asked = 1;
-	if (q == NULL) {
-		if (ably_hosts_url(r->cfg, host, "/time", url,
-		    sizeof(url)) != 0)
-			return -1;
-		q = calloc(1, sizeof(*q));
-		if (q == NULL)
-			return -1;
-		buf_init(&q->body, MAX_RESPONSE);
-		(void)snprintf(q->host, sizeof(q->host), "%s", host);
-		q->easy = ably_handles_get(r->handles);
-		if (q->easy == NULL) {
-			clock_query_free(q);
-			return -1;
-		}
-		ably_handles_prepare(r->handles, q->easy, url, NULL, budget_ms,
-		    &q->body, q->curl_err, &q->from_cdn);
-		q->sent_wall = clock_wall_ms();
-		if (upstream_start(r->up, q->easy, clock_done, r) != TOK_OK) {
-			ably_handles_put(r->handles, q->easy);
-			clock_query_free(q);
-			return -1;
-		}
-		r->clock_query = q;
-	}
-	c->next_waiter = q->waiters;
-	q->waiters = c;
-	return 0;
+	log_set_request_id(c->rid);
+	next_try(c);
 }
 
 static void
-token_done(void *ctx, CURL *h, CURLcode cc)
+token_done(void *ctx, CURL *h, const struct upstream_result *res)
 {
 	struct ably_call *c = ctx;
 	struct ably_rest *r = c->r;
 	size_t host = c->order[c->i];
-	enum ably_answer_verdict res;
+	enum ably_answer_verdict v;
 
 	log_set_request_id(c->rid);
 	c->easy = NULL;
 	crypto_wipe(c->json, strlen(c->json));
 	free(c->json);
 	c->json = NULL;
-	if (ably_answer_kept_connection_died(h, cc) && !c->reconnected) {
+	if (ably_answer_kept_connection_died(res) && !c->reconnected) {
 		/* The host closed a connection it had kept (an HTTP/2
 		 * GOAWAY, an idle timeout) as we sent on it: nothing of an
 		 * answer came, and the host is not at fault. Once more, on
@@ -326,27 +209,26 @@ token_done(void *ctx, CURL *h, CURLcode cc)
 		log_info("ably %s: a kept connection was closed under the "
 		    "request (%s); trying again on a new one",
 		    r->hosts.name[host],
-		    c->curl_err[0] ? c->curl_err : curl_easy_strerror(cc));
+		    c->curl_err[0] ? c->curl_err : curl_easy_strerror(res->cc));
 		ably_handles_put(r->handles, h);
 		next_try(c);
 		log_set_request_id(NULL);
 		return;
 	}
-	res = ably_answer_judge(r->hosts.name[host], h, cc, c->body.data,
+	v = ably_answer_judge(r->hosts.name[host], res, c->body.data,
 	    c->curl_err, c->from_cdn, clock_mono_ms() - c->try_start,
 	    &c->details, &c->e);
 	ably_handles_put(r->handles, h);
-	c->last = res;
-	if (res == ABLY_ANSWER_FINAL && c->e.code == 40104 &&
+	c->last = v;
+	if (v == ABLY_ANSWER_FINAL && c->e.code == 40104 &&
 	    r->cfg->query_time && !c->clock_retry) {
 		/* Our idea of Ably's clock is stale: ask again, once, and
 		 * try the same host. */
 		c->clock_retry = 1;
 		c->clock_asked = 0;
-		r->stats.clock_known = 0;
-		r->clock_retry_at = 0;
+		ably_clock_forget(r->clock);
 		next_try(c);
-	} else if (res == ABLY_ANSWER_FINAL && c->e.code == 40105 &&
+	} else if (v == ABLY_ANSWER_FINAL && c->e.code == 40105 &&
 	    !c->resigned) {
 		/* "Nonce value replayed": every try is signed afresh, so
 		 * Ably saw this very request before: libcurl sent it again
@@ -358,8 +240,8 @@ token_done(void *ctx, CURL *h, CURLcode cc)
 		    "resend after GOAWAY); signing it afresh",
 		    r->hosts.name[host]);
 		next_try(c);
-	} else if (res == ABLY_ANSWER_FINAL || res == ABLY_ANSWER_OK) {
-		if (res == ABLY_ANSWER_OK)
+	} else if (v == ABLY_ANSWER_FINAL || v == ABLY_ANSWER_OK) {
+		if (v == ABLY_ANSWER_OK)
 			ably_hosts_remember(&r->hosts, host, 1);
 		finish(c);
 	} else {
@@ -392,8 +274,7 @@ try_start(struct ably_call *c, const char *host, long budget_ms)
 	curl_free(escaped);
 	if (ably_hosts_url(r->cfg, host, path, url, sizeof(url)) != 0)
 		goto fail;
-	p.timestamp = clock_wall_ms() + (r->stats.clock_known ?
-	    r->stats.clock_offset_ms : 0);
+	p.timestamp = clock_wall_ms() + ably_clock_offset(r->clock);
 	if (crypto_nonce(nonce) != TOK_OK ||
 	    tr_build(c->k, &p, &c->json, NULL) != TOK_OK)
 		goto fail;
@@ -431,8 +312,14 @@ advance(struct ably_call *c)
 			c->last = ABLY_ANSWER_TIMEOUT;
 			break;
 		}
-		if (clock_needed(r, c) && clock_wait(c, host, left) == 0)
-			return 0;  /* clock_done() calls again */
+		if (!c->clock_asked && ably_clock_due(r->clock)) {
+			c->clock_asked = 1;
+			c->waiting.ready = clock_ready;
+			c->waiting.ctx = c;
+			if (ably_clock_wait(r->clock, host, left,
+			    &c->waiting) == 0)
+				return 0;  /* clock_ready() calls again */
+		}
 		if (try_start(c, host, left) == 0)
 			return 0;  /* token_done() calls again */
 		c->last = ABLY_ANSWER_RETRY;
@@ -540,4 +427,5 @@ void
 ably_rest_get_stats(const struct ably_rest *r, struct ably_rest_stats *st)
 {
 	*st = r->stats;
+	ably_clock_stats(r->clock, &st->clock_offset_ms, &st->clock_known);
 }

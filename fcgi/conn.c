@@ -105,7 +105,7 @@ conn_evict_idle(struct conn_table *t)
 }
 
 struct conn *
-conn_take(struct conn_table *t, int fd, struct worker *w)
+conn_take(struct conn_table *t, int fd, struct serve *owner)
 {
 	struct conn *c;
 
@@ -122,7 +122,7 @@ conn_take(struct conn_table *t, int fd, struct worker *w)
 		c->slot = (uint32_t)t->nslots;
 		t->slots[t->nslots++] = c;
 	}
-	c->w = w;
+	c->owner = owner;
 	(void)FCGX_InitRequest(&c->req, -1, 0);
 	c->req.ipcFd = fd;
 	/* FCGX_Accept_r first "finishes" the previous request, closing the

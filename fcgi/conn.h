@@ -34,12 +34,12 @@ enum conn_state {
 	CONN_LINGER,   /* answered, write side shut, reading to the end */
 };
 
-struct worker;
+struct serve;
 
 /* One connection from the web server. */
 struct conn {
 	FCGX_Request req;          /* req.ipcFd is the connection */
-	struct worker *w;          /* the owner (worker.c), for callbacks */
+	struct serve *owner;       /* who serves it (serve.c), for callbacks */
 	uint32_t slot, gen;        /* gen: bumped each time the slot is freed */
 	enum conn_state state;
 	long long deadline;        /* monotonic ms, 0 = none */
@@ -78,8 +78,8 @@ void conn_table_free(struct conn_table *t);
 
 /* A slot for a new connection on fd (READING, with its first-byte
  * deadline), closing the connection idle longest when the table is full;
- * NULL if there is no room. w is stored as the connection's owner. */
-struct conn *conn_take(struct conn_table *t, int fd, struct worker *w);
+ * NULL if there is no room. owner is stored with the connection. */
+struct conn *conn_take(struct conn_table *t, int fd, struct serve *owner);
 
 /* The connection an epoll event's data names, or NULL if it was closed
  * since. */

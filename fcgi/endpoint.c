@@ -172,9 +172,9 @@ token_answered(void *ctx, enum tok_err rc, char *details,
 /* The token answer, or an error in e; in token mode *parked instead, once
  * the call to Ably started. */
 static enum tok_err
-serve(struct endpoint *ep, const struct request *r, struct buf *out,
-      const struct resp_cors *cors, struct tok_error *e, char *who,
-      size_t wholen, const char *rid, struct endpoint_call **parked)
+token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
+             const struct resp_cors *cors, struct tok_error *e, char *who,
+             size_t wholen, const char *rid, struct endpoint_call **parked)
 {
 	const struct config *c = ep->cfg;
 	struct decision d;
@@ -308,7 +308,7 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 		rc = tok_fail(&e, TOK_EMETHOD, 40500,
 		    "only GET and POST are supported");
 	} else {
-		rc = serve(ep, &r, out, &cors, &e, who, sizeof(who), rid,
+		rc = token_answer(ep, &r, out, &cors, &e, who, sizeof(who), rid,
 		    &parked);
 	}
 	if (rc == TOK_OK && parked != NULL) {

@@ -179,6 +179,18 @@ upstream_start(struct upstream *up, CURL *easy, upstream_done_fn done,
 	return TOK_OK;
 }
 
+/* Tell done how the transfer on easy ended with cc. */
+static void
+report(upstream_done_fn done, void *ctx, CURL *easy, CURLcode cc)
+{
+	struct upstream_result res = { cc, 0, -1, -1 };
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &res.status);
+	curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &res.connects);
+	curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &res.header_bytes);
+	done(ctx, easy, &res);
+}
+
 /* Report every transfer that ended. A report may start new transfers. */
 static void
 collect(struct upstream *up)
@@ -203,7 +215,7 @@ collect(struct upstream *up)
 			void *ctx = x->ctx;
 
 			free(x);
-			done(ctx, easy, result);
+			report(done, ctx, easy, result);
 		}
 	}
 }
@@ -267,7 +279,7 @@ fail_all(struct upstream *up, CURLcode result)
 		curl_multi_remove_handle(up->multi, easy);
 		xfer_unlink(up, x);
 		free(x);
-		done(ctx, easy, result);
+		report(done, ctx, easy, result);
 	}
 }
 

@@ -26,9 +26,19 @@
 
 struct upstream;
 
-/* Called once a transfer ended (result as curl_easy_perform would give it);
- * the handle is no longer in the multi and is the caller's again. */
-typedef void (*upstream_done_fn)(void *ctx, CURL *easy, CURLcode result);
+/* How a transfer ended, read off its handle before the report: what the
+ * caller judges an answer by (the body went where the handle said). */
+struct upstream_result {
+	CURLcode cc;        /* as curl_easy_perform would give it */
+	long status;        /* HTTP status; 0 if no answer came */
+	long connects;      /* connections it opened; 0 = it reused one */
+	long header_bytes;  /* header bytes received */
+};
+
+/* Called once a transfer ended (res borrowed for the call); the handle is
+ * no longer in the multi and is the caller's again. */
+typedef void (*upstream_done_fn)(void *ctx, CURL *easy,
+                                 const struct upstream_result *res);
 
 /* A new driver whose sockets go into epfd (owned by the caller), or into
  * an epoll set of its own if epfd < 0 (for upstream_run). max_conns bounds
