@@ -34,6 +34,10 @@ struct ably_rest {
 	struct ably_clock *clock; /* Ably's time (query_time) */
 	struct ably_rest_stats stats;
 	struct ably_call *calls;  /* in flight, for ably_rest_free */
+	/* /keys/{escaped key name}/requestToken, made once per key rather
+	 * than escaped again on every try. */
+	const char *token_path_key;  /* the key name it was made for */
+	char token_path[512];
 };
 
 /* One token request, from start to answer. */
@@ -258,7 +262,7 @@ static int
 try_start(struct ably_call *c, const char *host, long budget_ms)
 {
 	struct ably_rest *r = c->r;
-	char path[512], url[1024], nonce[CRYPTO_NONCE_LEN + 1], *escaped;
+	char url[1024], nonce[CRYPTO_NONCE_LEN + 1];
 	struct token_params p = { c->ask.ttl, c->ask.capability,
 	    c->ask.client_id, 0, nonce };
 	CURL *h;
@@ -266,13 +270,17 @@ try_start(struct ably_call *c, const char *host, long budget_ms)
 	h = ably_handles_get(r->handles);
 	if (h == NULL)
 		return -1;
-	escaped = curl_easy_escape(h, c->k->name, 0);
-	if (escaped == NULL)
-		goto fail;
-	(void)snprintf(path, sizeof(path), "/keys/%.400s/requestToken",
-	    escaped);
-	curl_free(escaped);
-	if (ably_hosts_url(r->cfg, host, path, url, sizeof(url)) != 0)
+	if (r->token_path_key != c->k->name) {
+		char *escaped = curl_easy_escape(h, c->k->name, 0);
+
+		if (escaped == NULL)
+			goto fail;
+		(void)snprintf(r->token_path, sizeof(r->token_path),
+		    "/keys/%.400s/requestToken", escaped);
+		curl_free(escaped);
+		r->token_path_key = c->k->name;
+	}
+	if (ably_hosts_url(r->cfg, host, r->token_path, url, sizeof(url)) != 0)
 		goto fail;
 	p.timestamp = clock_wall_ms() + ably_clock_offset(r->clock);
 	if (crypto_nonce(nonce) != TOK_OK ||
