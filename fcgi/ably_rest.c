@@ -144,9 +144,16 @@ conclude(struct ably_call *c, char **details)
 		c->details = NULL;
 		rc = TOK_OK;
 		r->stats.last_ok_ms = clock_wall_ms();
+		r->stats.failing_since_ms = 0;
 	} else {
 		r->stats.failures++;
 		r->stats.last_failure_ms = clock_wall_ms();
+		/* Ably's own refusal shows Ably is there; anything else
+		 * means no host answered (readiness, endpoint.c). */
+		if (c->last == ABLY_ANSWER_FINAL)
+			r->stats.failing_since_ms = 0;
+		else if (r->stats.failing_since_ms == 0)
+			r->stats.failing_since_ms = clock_wall_ms();
 		if (c->last == ABLY_ANSWER_FINAL)
 			rc = c->e.kind;
 		else if (c->last == ABLY_ANSWER_TIMEOUT)

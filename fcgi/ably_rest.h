@@ -39,6 +39,9 @@ struct ably_rest_stats {
 	unsigned long tries;        /* HTTP attempts, fallbacks included */
 	long long last_ok_ms;       /* wall clock of the last success, 0 never */
 	long long last_failure_ms;  /* wall clock of the last failure, 0 never */
+	long long failing_since_ms; /* wall clock of the first call since Ably
+	                             * last answered on which no host answered;
+	                             * 0 while Ably answers */
 	long last_latency_ms;       /* of the last call, all tries included */
 	long long clock_offset_ms;  /* Ably's clock minus ours (query_time) */
 	int clock_known;

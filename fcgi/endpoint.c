@@ -121,6 +121,51 @@ health(const struct endpoint *ep, struct buf *out,
 	return resp_ok(out, "application/json", body, (size_t)n, cors);
 }
 
+/* Why this worker should get no traffic now, or NULL when it may: no
+ * key, shutting down, or (token mode) no Ably host has answered for
+ * ready_fail_after. That last one ends ready_fail_after after the last
+ * failure, so that a load balancer which stopped sending traffic (and so
+ * every new call that could show Ably is back) tries again. */
+static const char *
+not_ready(const struct endpoint *ep, char *why, size_t len)
+{
+	const struct config *c = ep->cfg;
+
+	if (!key_loaded(&c->key))
+		return "no Ably key is configured";
+	if (ep->stopping)
+		return "stopping";
+	if (ep->rest != NULL && c->ready_fail_after > 0) {
+		struct ably_rest_stats st;
+		long long now = endpoint_now_ms();
+
+		ably_rest_get_stats(ep->rest, &st);
+		if (st.failing_since_ms != 0 &&
+		    now - st.failing_since_ms >= c->ready_fail_after &&
+		    now - st.last_failure_ms < c->ready_fail_after) {
+			(void)snprintf(why, len, "no Ably host has answered "
+			    "for %lld s", (now - st.failing_since_ms) / 1000);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+/* The readiness answer: 200 "ready", or 503 "not ready: why", a line. */
+static enum tok_err
+ready(const struct endpoint *ep, struct buf *out, const struct resp_cors *cors)
+{
+	char why[96], body[128];
+	const char *no = not_ready(ep, why, sizeof(why));
+	int n = no == NULL ? snprintf(body, sizeof(body), "ready\n") :
+	    snprintf(body, sizeof(body), "not ready: %s\n", no);
+
+	if (n < 0 || (size_t)n >= sizeof(body))
+		return TOK_EINTERNAL;
+	return resp_status(out, no == NULL ? 200 : 503, "text/plain", body,
+	    (size_t)n, cors);
+}
+
 /* A token-mode request waiting for Ably: what its answer needs later. */
 struct endpoint_call {
 	struct endpoint *ep;
@@ -294,6 +339,18 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 			    "the health path answers GET only");
 		} else {
 			rc = health(ep, out, &cors);
+			if (rc != TOK_OK)
+				tok_fail(&e, rc, 0, "could not build the answer");
+		}
+	} else if (c->ready_path != NULL && r.path != NULL &&
+	    strcmp(r.path, c->ready_path) == 0) {
+		/* Like the health path: never a credential. */
+		if (r.method != REQ_GET) {
+			allow = "GET";
+			rc = tok_fail(&e, TOK_EMETHOD, 40500,
+			    "the ready path answers GET only");
+		} else {
+			rc = ready(ep, out, &cors);
 			if (rc != TOK_OK)
 				tok_fail(&e, rc, 0, "could not build the answer");
 		}
