@@ -379,3 +379,48 @@ test('one process alone (systemd socket, no --workers): SIGHUP is ignored, it ke
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('/readyz during start: the first answer from a new process is already 200', async () => {
+  const dir = await fsp.mkdtemp('/tmp/ably-start-');
+  const sock = path.join(dir, 'start.sock');
+  const conf = path.join(dir, 'start.conf');
+  await fsp.writeFile(conf, `mode = token-request\nkey = ${testKey('main')}\n`, { mode: 0o600 });
+  const p = new Proc('start', binaryPath, ['--config', conf, '--listen', `unix:${sock}`, '--workers', '2'], { cwd: dir });
+  const params = { REQUEST_METHOD: 'GET', SCRIPT_NAME: '/readyz', REQUEST_URI: '/readyz', DOCUMENT_URI: '/readyz', QUERY_STRING: '' };
+  try {
+    // Ask from the moment the socket exists: a connection made before the
+    // workers run waits in the listen queue and is answered by them.
+    await until('the socket file', () => fs.existsSync(sock), 5000);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => fcgiRequest({ path: sock }, params)));
+    for (const a of answers) {
+      assert.equal(a.status, 200, a.stdout);
+      assert.match(a.stdout, /\r\n\r\nready\n$/);
+    }
+  } finally {
+    await p.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a burst of SIGHUPs: the last configuration wins, nothing is left behind', async () => {
+  const s = await startStack({ workers: 2, config: { mode: 'token-request', ttl: '1h' } });
+  try {
+    const parent = s.procs.binary.pid;
+    await writeConfig(s, { mode: 'token-request', key: s.key, ttl: '3h' });
+    for (let i = 0; i < 5; i++) {
+      process.kill(parent, 'SIGHUP');
+      await sleep(20);
+    }
+    await until('ttl 3h served', async () => {
+      const r = await s.get();
+      return r.status === 200 && JSON.parse(r.body).ttl === 3 * 3600000;
+    });
+    // However many reloads the burst made (signals coalesce), the old
+    // workers all exit and two remain.
+    await until('two workers left', () => workers(parent).length === 2);
+    assert.ok(count(s.binaryLog, /reloaded:/g) >= 1);
+    assert.equal(count(s.binaryLog, /killed by signal|exited with/g), 0);
+  } finally {
+    await s.stop();
+  }
+});
