@@ -171,7 +171,7 @@ ready(const struct endpoint *ep, struct buf *out, const struct resp_cors *cors)
 struct request_note {
 	struct log_request line;
 	char client_id[IDENTITY_MAX_LEN + 1];
-	long long t0;
+	long long t0;  /* monotonic, as the call to Ably's latency */
 };
 
 /* A token-mode request waiting for Ably: what its answer needs later. */
@@ -335,7 +335,7 @@ finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
 		line->error = e->message;
 	}
 	line->trace_id = r->has_trace ? r->trace.trace_id : NULL;
-	line->duration_ms = endpoint_now_ms() - note->t0;
+	line->duration_ms = clock_mono_ms() - note->t0;
 	log_request_line(rc != TOK_OK && tok_error_status(e) >= 500 ?
 	    LOGL_ERROR : LOGL_INFO, line);
 	req_free(r);
@@ -356,7 +356,7 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 	enum tok_err rc;
 
 	memset(&note, 0, sizeof(note));
-	note.t0 = endpoint_now_ms();
+	note.t0 = clock_mono_ms();
 	(void)snprintf(rid, sizeof(rid), "%ld-%lu", ep->pid,
 	    atomic_fetch_add_explicit(&ep->counts->requests, 1,
 	    memory_order_relaxed) + 1);
