@@ -7,9 +7,11 @@
 // upstream host, tries and latency in token mode, the trace id and the
 // duration. A valid traceparent reaches "Ably" (the emulator records what
 // it got); an invalid one is ignored and not passed on. With log_format =
-// text the same request id and trace id are on the text line.
+// text the same request id and trace id are on the text line; a reload
+// (SIGHUP) switches the format, and a refused one leaves it.
 
 import assert from 'node:assert/strict';
+import fsp from 'node:fs/promises';
 import { test, after, describe } from 'node:test';
 import { useStack, startEmulator, sleep } from './lib/stack.mjs';
 import { assertAblyError } from './lib/checks.mjs';
@@ -213,5 +215,47 @@ describe('log_format = text', () => {
     for (let i = 0; i < 100 && !want.test(stack.binaryLog); i++) await sleep(50);
     assert.match(stack.binaryLog, want);
     assert.doesNotMatch(stack.binaryLog, /^\{/m, 'a JSON line in text format');
+  });
+});
+
+describe('log_format and SIGHUP', () => {
+  const stack = useStack({ workers: 1, emulator: false, nginxTransform: addRequestIdHeader, config: { mode: 'jwt' } });
+
+  /** Rewrite the config file, SIGHUP, wait for the outcome; the log's length before. */
+  async function reloadWith(text) {
+    const tmp = `${stack.configPath}.new`;
+    await fsp.writeFile(tmp, `key = ${stack.key}\n${text}`, { mode: 0o600 });
+    await fsp.rename(tmp, stack.configPath);
+    const before = stack.binaryLog.length;
+    process.kill(stack.procs.binary.pid, 'SIGHUP');
+    for (let i = 0; i < 200 && !/reloaded:|reload refused/.test(stack.binaryLog.slice(before)); i++) await sleep(25);
+    return before;
+  }
+
+  /** A request's line, found by its X-Request-ID. */
+  async function lineOf(res) {
+    const rid = requestId(res);
+    for (let i = 0; i < 100; i++) {
+      const line = stack.binaryLog.split('\n').find((l) => l.includes(rid));
+      if (line) return line;
+      await sleep(25);
+    }
+    assert.fail(`no line for ${rid}`);
+  }
+
+  test('text, then json after a SIGHUP; a reload refused after the file was read keeps json', async () => {
+    assert.match(await lineOf(await stack.get()), /^ably-token\[\d+\] info rid=[0-9a-f]{32}: GET/);
+    let offset = await reloadWith('mode = jwt\nlog_format = json\n');
+    assert.match(stack.binaryLog.slice(offset), /"msg":"reloaded: /);
+    // The old worker may answer once more on a connection it kept.
+    let line = '';
+    for (let i = 0; i < 20 && !line.startsWith('{'); i++) line = await lineOf(await stack.get());
+    assert.equal(JSON.parse(line).msg, 'request');
+    // The file reads (log_format = text in it), the checks after refuse it.
+    offset = await reloadWith('mode = jwt\nlog_format = text\nttl = 2h\nmax_ttl = 1h\n');
+    const refusal = stack.binaryLog.slice(offset).split('\n').find((l) => /reload refused/.test(l));
+    assert.ok(refusal, `no refusal in the log:\n${stack.binaryLog.slice(offset)}`);
+    assert.equal(JSON.parse(refusal).level, 'error');
+    assert.equal(JSON.parse(await lineOf(await stack.get())).msg, 'request');
   });
 });
