@@ -353,6 +353,11 @@ apply(struct config *c, const struct setting *s, const char *name,
 			return fail(err, errlen, o, "%s: %s", s->name,
 			    s->expect);
 		break;
+	case SET_LOG_FORMAT:
+		if (log_format_parse(value, &c->log_format) != 0)
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		break;
 	case SET_REST_HOST:
 		if (!host_ok(value))
 			return fail(err, errlen, o, "%s: %s", s->name,
@@ -465,6 +470,10 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 	 * NUL-terminated pieces, so strlen() would stop after the first line. */
 	crypto_wipe(data, len);
 	free(data);
+	/* The log format holds from here, so that the warnings of the load
+	 * itself (the file's access, the policy checks) are written in it. */
+	if (rc == 0)
+		log_set_format(c->log_format);
 	if (rc == 0)
 		rc = config_file_check_access(path, mode, key_line,
 		    (flags & CONFIG_ALLOW_INSECURE) != 0, err, errlen);
@@ -526,6 +535,7 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	    "VITE_ABLY_KEY" };
 	struct origin o;
 	unsigned i;
+	enum log_format format_before = log_get_format();
 
 	memset(c, 0, sizeof(*c));
 	/* The built-in values come from the table, through the same code as
@@ -575,6 +585,7 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	c->req_extra.group_param = c->rules.group_header;
 	return 0;
 fail:
+	log_set_format(format_before);  /* a failed load changes nothing */
 	config_free(c);
 	return -1;
 }

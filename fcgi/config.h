@@ -44,6 +44,7 @@ struct config {
 	long long ready_fail_after;   /* ms every Ably host may fail before
 	                               * not ready (token mode); 0 = never */
 	enum log_level log_level;
+	enum log_format log_format;   /* applied by config_load (see there) */
 	char *path;                   /* the config file, NULL if none */
 
 	/* token mode: where and how to reach Ably's REST API */
@@ -81,6 +82,10 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 int config_load_ex(struct config *c, const char *path, unsigned flags,
                    char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* config_load and config_load_ex also set the log format (log.h) from
+ * log_format as soon as the file is read, so that their own warnings are
+ * in it; a load that fails puts back the format it found. */
 
 /* Release everything (wiping the key). Safe on a zeroed config. */
 void config_free(struct config *c);

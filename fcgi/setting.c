@@ -44,6 +44,8 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_LOG_LEVEL] = { SET_LOG_LEVEL, "log_level", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "info", ANY, "expected error, warn, info or "
 	    "debug" },
+	[SET_LOG_FORMAT] = { SET_LOG_FORMAT, "log_format", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, "text", ANY, "expected text or json" },
 	[SET_PREVIOUS_KEY] = { SET_PREVIOUS_KEY, "previous_key", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, NULL, ANY, NULL },
 	[SET_READY_PATH] = { SET_READY_PATH, "ready_path", SETTING_TEXT,

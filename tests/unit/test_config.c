@@ -498,7 +498,38 @@ static const struct error_case error_cases[] = {
 	  { ":1:", "health_path", NULL } },
 	{ "log_level unknown", "log_level = loud\n",
 	  { ":1:", "log_level", NULL } },
+	{ "log_format unknown", "log_format = yaml\n",
+	  { ":1:", "log_format", "text or json" } },
+	{ "log_format twice", "log_format = json\nlog_format = text\n",
+	  { ":2:", "log_format", "twice" } },
 };
+
+/* log_format: text by default; json takes effect once the file is read
+ * (the load's own warnings are in it); a load that fails puts back what
+ * it found. */
+static void
+test_log_format(void **state)
+{
+	struct config c;
+	char path[64], err[256];
+
+	(void)state;
+	assert_int_equal(log_get_format(), LOG_FORMAT_TEXT);
+	load_text(&c, "log_format = json\n", path);
+	assert_int_equal(c.log_format, LOG_FORMAT_JSON);
+	assert_int_equal(log_get_format(), LOG_FORMAT_JSON);
+	config_free(&c);
+	unlink(path);
+	load_text_fails("log_format = text\nttl = 2s\nmax_ttl = 1s\n", err,
+	    sizeof(err), path);
+	unlink(path);
+	assert_int_equal(log_get_format(), LOG_FORMAT_JSON);
+	load_text(&c, "mode = jwt\n", path);
+	assert_int_equal(c.log_format, LOG_FORMAT_TEXT);
+	assert_int_equal(log_get_format(), LOG_FORMAT_TEXT);
+	config_free(&c);
+	unlink(path);
+}
 
 static void
 test_error_case(void **state)
@@ -1157,6 +1188,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_previous_key, env_setup,
 		    env_teardown),
 		cmocka_unit_test(test_ready_settings),
+		cmocka_unit_test(test_log_format),
 	};
 	struct CMUnitTest tests[N_ELEMENTS(fixed) + N_ELEMENTS(error_cases) +
 	    N_ELEMENTS(bad_key_cases)];
