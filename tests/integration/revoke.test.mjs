@@ -15,6 +15,7 @@ import path from 'node:path';
 import { describe, test, after } from 'node:test';
 import Ably from 'ably';
 import { useStack, startEmulator, testKey, splitKey, binaryPath, sleep, freePort } from './lib/stack.mjs';
+import { finalChecks } from './lib/checks.mjs';
 
 const KEY = testKey('revocable');
 const { keyName, secret } = splitKey(KEY);
@@ -144,6 +145,8 @@ for (const mode of ['token', 'token-request', 'jwt']) {
         await alice.channels.get('news').publish('back', 'again');
       }
     });
+
+    finalChecks(stack);
   });
 }
 
@@ -171,6 +174,7 @@ describe('the command', () => {
   };
 
   test('--json prints Ably\'s answer; several targets, issuedBefore and allowReauthMargin are sent', async () => {
+    assert.equal((await stack.get({ clientId: 'carol' })).status, 200);
     const issuedBefore = Date.now() - 60000;
     const r = await cli(['revoke', '--config', stack.configPath, '--json', '--client-id', 'carol',
       '--revocation-key', 'user:carol', '--issued-before', String(issuedBefore), '--allow-reauth-margin']);
@@ -267,4 +271,6 @@ describe('the command', () => {
     for (const text of outputs) assert.ok(!text.includes(secret), 'the secret was printed');
     assert.ok(outputs.length > 20);
   });
+
+  finalChecks(stack);
 });
