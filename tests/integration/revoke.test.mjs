@@ -274,3 +274,39 @@ describe('the command', () => {
 
   finalChecks(stack);
 });
+
+describe('over TLS', () => {
+  // The real path: Basic auth only ever over HTTPS, the certificate checked.
+  const stack = useStack({
+    key: KEY,
+    workers: 1,
+    emulatorTls: true,
+    config: (s) => ({
+      mode: 'token', revocable_tokens: 'on', rest_host: `127.0.0.1:${s.emuPort}`, fallback_hosts: '',
+      tls: 'on', ca_file: s.ca.caFile,
+    }),
+  });
+
+  test('revoke over HTTPS with the configured CA; without it the certificate is refused', async () => {
+    assert.equal((await stack.get()).status, 200);
+    let r = await cli(['revoke', '--config', stack.configPath, '--client-id', 'frank']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^clientId:frank: revoked/);
+    const stats = await stack.emulatorStats();
+    assert.equal(stats.tls, true);
+    const req = stats.lastRequests.find((q) => q.route === 'revokeTokens');
+    assert.equal(req.status, 201);
+    assert.equal(req.headers.authorization, 'Basic [redacted]');
+
+    const noCa = path.join(stack.dir, 'no-ca.conf');
+    fs.writeFileSync(noCa, [`key = ${KEY}`, `rest_host = 127.0.0.1:${stack.emuPort}`, 'fallback_hosts =',
+      'tls = on', 'revocable_tokens = on'].join('\n') + '\n', { mode: 0o600 });
+    r = await cli(['revoke', '--config', noCa, '--client-id', 'frank']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /certificate|SSL/i);
+    assert.match(r.stderr, /no Ably host answered/);
+    assert.equal((await stack.emulatorStats()).routes.revokeTokens.requests, 1);
+  });
+
+  finalChecks(stack);
+});
