@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { describe, test, after } from 'node:test';
 import Ably from 'ably';
@@ -260,6 +261,35 @@ describe('the command', () => {
     }), '--client-id', 'erin']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no Ably host answered \(error 50002\)/);
+  });
+
+  test('a target Ably refused gets its own line and exit 1; control bytes from Ably are not printed', async () => {
+    // A stand-in for Ably answering a partly failed batch (the emulator fails no clientId target).
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({
+          successCount: 1, failureCount: 1, results: [
+            { target: 'clientId:gina', issuedBefore: 1764645600000, appliesAt: 1764645630000 },
+            { target: 'clientId:hal\u001b[2J', error: { code: 40000, statusCode: 400, message: 'bad\u0007 target' } },
+          ],
+        }));
+      });
+    });
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const r = await cli(['revoke', '--config', config('partial', {
+        rest_host: `127.0.0.1:${srv.address().port}`, fallback_hosts: '',
+      }), '--client-id', 'gina', '--client-id', 'hal']);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, 'clientId:gina: revoked (tokens issued before 2025-12-02T03:20:00.000Z; '
+        + 'enforced from 2025-12-02T03:20:30.000Z)\n'
+        + 'clientId:hal?[2J: NOT revoked: Ably error 40000 (HTTP 400): bad? target\n');
+      assert.match(r.stderr, /1 of 2 targets not revoked/);
+    } finally {
+      srv.close();
+    }
   });
 
   test('--help, and the key\'s secret never printed', async () => {
