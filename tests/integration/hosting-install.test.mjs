@@ -138,7 +138,7 @@ test('make uninstall removes everything make install put there', async () => {
 test('the man page documents every option --help prints, and man renders it without warnings', async (t) => {
   const bin = path.join(build, 'ably-token');
   const help = [];
-  for (const args of [['--help'], ['sign', '--help'], ['jwt', '--help']]) {
+  for (const args of [['--help'], ['sign', '--help'], ['jwt', '--help'], ['revoke', '--help']]) {
     const r = await run(bin, args).catch((e) => ({ stdout: e.stdout || '' }));
     help.push(r.stdout);
   }
