@@ -32,6 +32,7 @@
 #include "listen.h"
 #include "log.h"
 #include "peers.h"
+#include "privilege.h"
 #include "worker.h"
 
 #define VERSION "0.1.0"
@@ -72,7 +73,7 @@ usage(FILE *f)
 	fprintf(f,
 "usage: ably-token [--config FILE] [--listen unix:PATH|HOST:PORT]\n"
 "                  [--workers N] [--socket-mode MODE]\n"
-"                  [--socket-owner U[:G]]\n"
+"                  [--socket-owner U[:G]] [--user U[:G]]\n"
 "       ably-token sign|jwt [options]   (see ably-token sign --help)\n"
 "       ably-token --check-config | --help | --version\n"
 "\n"
@@ -95,7 +96,12 @@ usage(FILE *f)
 "                       serves every connection and every call to Ably\n"
 "                       from one event loop: one per CPU core is plenty\n"
 "  --socket-mode MODE   octal mode of a unix socket (default 0660)\n"
-"  --socket-owner U[:G] owner (and group) of a unix socket\n"
+"  --socket-owner U[:G] owner (and group) of a unix socket (and of its\n"
+"                       directory, made if missing, e.g. /run/ably-token)\n"
+"  --user U[:G]         as root: bind the socket and read the config and\n"
+"                       key, then run (supervisor and workers) as user U\n"
+"                       (group G, else U's); overrides the user setting.\n"
+"                       As root without it, a warning\n"
 "  --check-config       load and validate the settings, then exit\n"
 "  --allow-insecure-config  start even if the config file holding the key\n"
 "                       is readable by every user (logged as a warning)\n"
@@ -206,6 +212,7 @@ struct options {
 	const char *config_path;
 	const char *listen_spec;  /* --listen, or NULL */
 	const char *owner;        /* --socket-owner, or NULL */
+	const char *user;         /* --user, or NULL (the user setting) */
 	long workers;             /* 0: not given */
 	mode_t mode;
 	int check_only;
@@ -266,12 +273,18 @@ run(const struct options *o)
 		goto out;
 	}
 	install_signals();
-	if (is_cgi) {
-		rc = cgi_serve(&cfg);
-	} else if (o->listen_spec != NULL) {
+	if (!is_cgi && o->listen_spec != NULL) {
 		listen_fd = listen_open(o->listen_spec, o->mode, o->owner);
 		if (listen_fd < 0)
 			goto out;
+	}
+	/* Root's part is done (socket bound, config and key read). */
+	rc = privilege_switch(o->user != NULL ? o->user : cfg.user);
+	if (rc != 0)
+		goto out;
+	if (is_cgi) {
+		rc = cgi_serve(&cfg);
+	} else if (o->listen_spec != NULL) {
 		rc = supervise(&cfg, listen_fd,
 		    o->workers ? (int)o->workers : 2);
 	} else {
@@ -293,7 +306,8 @@ int
 main(int argc, char **argv)
 {
 	enum { O_CONFIG = 1, O_LISTEN, O_WORKERS, O_THREADS, O_SOCKET_MODE,
-	    O_SOCKET_OWNER, O_CHECK, O_INSECURE, O_HELP, O_VERSION };
+	    O_SOCKET_OWNER, O_CHECK, O_INSECURE, O_HELP, O_VERSION,
+	    O_USER };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -301,6 +315,7 @@ main(int argc, char **argv)
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "socket-mode", required_argument, NULL, O_SOCKET_MODE },
 		{ "socket-owner", required_argument, NULL, O_SOCKET_OWNER },
+		{ "user", required_argument, NULL, O_USER },
 		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "allow-insecure-config", no_argument, NULL, O_INSECURE },
 		{ "help", no_argument, NULL, O_HELP },
@@ -346,6 +361,7 @@ main(int argc, char **argv)
 			}
 			break;
 		case O_SOCKET_OWNER: o.owner = optarg; break;
+		case O_USER: o.user = optarg; break;
 		case O_CHECK: o.check_only = 1; break;
 		case O_INSECURE: o.load_flags |= CONFIG_ALLOW_INSECURE; break;
 		case O_HELP: usage(stdout); return 0;

@@ -44,6 +44,10 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_LOG_LEVEL] = { SET_LOG_LEVEL, "log_level", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "info", ANY, "expected error, warn, info or "
 	    "debug" },
+	[SET_KEY_FILE] = { SET_KEY_FILE, "key_file", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, NULL, ANY, "expected an absolute path" },
+	[SET_USER] = { SET_USER, "user", SETTING_TEXT, SETTING_CONFIG, 0, 0,
+	    NULL, ANY, NULL },
 	[SET_REST_HOST] = { SET_REST_HOST, "rest_host", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "main.realtime.ably.net", TOKEN, "expected "
 	    "a host name or address, optionally with :port" },
