@@ -1,8 +1,10 @@
-// doc/deploy-nginx.md, run as a root shell would: every marked block, in
-// order, once per path (systemd, plain), each time in a scratch copy of this
-// machine (lib/scratchroot.mjs: an overlay over / in a mount namespace of its
-// own), then ably-js through nginx, the accounts the processes run as, and,
-// after the guide's own removal steps, nothing left behind.
+// The step-by-step guides, doc/deploy-nginx.md and the Debian recipe of
+// doc/apache-fcgid.md, run as a root shell would: every marked block, in
+// order, once per path (nginx: systemd, plain), each time in a scratch copy
+// of this machine (lib/scratchroot.mjs: an overlay over / in a mount
+// namespace of its own), then ably-js through the web server, the accounts
+// the processes run as, and, after the guide's own removal steps, nothing
+// left behind.
 //
 // Substituted, and nothing else (the guide's "How this guide is tested"
 // says the same):
@@ -12,7 +14,9 @@
 //     this test starts on 127.0.0.1: nothing reaches the internet;
 //   - the port: the test's nginx reads copies of /etc/nginx/conf.d/*.conf and
 //     /etc/nginx/sites-enabled/* with `listen 80` made a free loopback port
-//     (IPv6 listen lines left out);
+//     (IPv6 listen lines left out); the test's Apache reads Debian's
+//     apache2.conf with copies of ports.conf and the enabled sites where
+//     port 80 is that port;
 //   - systemctl (no systemd as PID 1 here): a stand-in first in PATH records
 //     each call, and the test does what systemd would (see emulateSystemctl).
 // A block that fails, a missing or repeated step number, a placeholder that
@@ -22,22 +26,22 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot, startEmulator, testKey, freePort, canConnect, sleep } from './lib/stack.mjs';
+import { repoRoot, startEmulator, testKey, freePort, canConnect, sleep, run as runCommand } from './lib/stack.mjs';
 import { ablyClient, publishAndReadBack } from './lib/ablyjs.mjs';
 import { guideBlocks, guidePaths, blocksFor } from './lib/guide.mjs';
 import { ScratchRoot } from './lib/scratchroot.mjs';
 
 const isRoot = process.getuid && process.getuid() === 0;
-const GUIDE = 'doc/deploy-nginx.md';
 const KEY_PLACEHOLDER = 'appId.keyId:secret';
 const SETTINGS = '/etc/ably-token/ably-token.conf';
-const SERVICE_USER = 'ably-token';
 const UNIT_DIR = '/usr/local/lib/systemd/system';
 const SHIM_DIR = '/tmp/ably-token-guide-shim';
 const NGINX_DIR = '/tmp/ably-token-guide-nginx';
+const APACHE_DIR = '/tmp/ably-token-guide-apache';
 const STEP_TIMEOUT_MS = 180000;
 
-// What may differ from the machine after the removal steps, and why.
+// What may differ from the machine after the removal steps, and why (each
+// guide adds its own below).
 const ALLOWED_LEFTOVERS = [
   [/^\/tmp(\/|$)/, 'the test\'s own stand-ins (systemctl, nginx config)'],
   [/^\/var\/log\/nginx(\/|$)/, 'nginx\'s logs (nginx -t opens them)'],
@@ -48,9 +52,24 @@ const ALLOWED_LEFTOVERS = [
   [new RegExp(`^${repoRoot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(/|$)`), 'the build in the source tree (make)'],
 ];
 
+// The guides: the web server they end with, the account the program's
+// processes must run as, and whether the guide makes that account.
+const GUIDES = [
+  { file: 'doc/deploy-nginx.md', server: 'nginx', account: 'ably-token', makesAccount: true, minProcs: 3,
+    paths: ['plain', 'systemd'], webPackages: ['nginx'], leftovers: [] },
+  { file: 'doc/apache-fcgid.md', server: 'apache', account: 'www-data', makesAccount: false, minProcs: 1,
+    paths: [null], webPackages: ['apache2', 'libapache2-mod-fcgid'],
+    leftovers: [
+      [/^\/etc\/apache2\/mods-enabled\/headers\.load$|^\/var\/lib\/apache2\/module\/enabled_by_admin(\/headers)?$/,
+        'the module step 3 enables (and a2enmod\'s note of it), which the guide says it leaves'],
+      [/^\/run\/apache2(\/socks)?$|^\/run\/lock\/apache2$/, 'Apache\'s runtime directories, which apache2ctl makes'],
+      [/^\/var\/lib\/apache2\/site\/disabled_by_admin$/, 'the (empty) directory a2dissite keeps its notes in'],
+      [/^\/var\/lib\/apache2\/fcgid(\/|$)/, 'mod_fcgid\'s own runtime files'],
+    ] },
+];
+
 const key = testKey('main');
 const keySecret = key.slice(key.indexOf(':') + 1);
-const blocks = guideBlocks(path.join(repoRoot, GUIDE));
 
 /** A unit file's one value of name (the last one given). */
 function unitValue(text, name) {
@@ -62,11 +81,12 @@ function unitValue(text, name) {
 
 /** One run of the guide along one path, in its own scratch root. */
 class GuideRun {
-  constructor(pathName) {
+  constructor(guide, pathName) {
+    this.guide = guide;
     this.pathName = pathName;
     this.log = [];
     this.socketProc = null;
-    this.nginx = null;
+    this.web = null; // the test's nginx or Apache
     this.settingsPatched = false;
     this.callsSeen = 0;
   }
@@ -94,7 +114,7 @@ class GuideRun {
     if (text.includes(KEY_PLACEHOLDER)) text = text.split(KEY_PLACEHOLDER).join(key);
     const env = { PATH: `${SHIM_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
     const r = await this.root.sh(text, { cwd: repoRoot, env, timeout: STEP_TIMEOUT_MS });
-    const title = `${b.kind}=${b.n}${b.path ? ` path=${b.path}` : ''} (${GUIDE}:${b.line})`;
+    const title = `${b.kind}=${b.n}${b.path ? ` path=${b.path}` : ''} (${this.guide.file}:${b.line})`;
     this.say(`--- ${title}: exit ${r.code}\n${(r.stdout + r.stderr).trimEnd()}`);
     assert.equal(r.code, 0, `${title} failed:\n${b.text}\n${r.stdout}${r.stderr}`.split(keySecret).join('<secret>'));
     await this.pointAtEmulator();
@@ -128,10 +148,12 @@ class GuideRun {
       } else if (args[0] === 'disable' && args.includes('--now') && args.includes('ably-token.socket')) {
         await this.stopSocketUnit();
         await this.mustRun('/usr/bin/systemctl disable ably-token.socket');
-      } else if (['reload', 'restart', 'start'].includes(args[0]) && args[1] === 'nginx') {
+      } else if (['reload', 'restart', 'start'].includes(args[0]) && args[1] === 'nginx' && this.guide.server === 'nginx') {
         await this.restartNginx();
+      } else if (['reload', 'restart', 'start'].includes(args[0]) && args[1] === 'apache2' && this.guide.server === 'apache') {
+        await this.restartApache();
       } else {
-        assert.fail(`${GUIDE} calls "systemctl ${call}", which this test cannot stand in for`);
+        assert.fail(`${this.guide.file} calls "systemctl ${call}", which this test cannot stand in for`);
       }
     }
     this.callsSeen = calls.length;
@@ -184,7 +206,7 @@ class GuideRun {
 
   /** An nginx of the test's own, on the enabled sites with port 80 made this.port. */
   async restartNginx() {
-    if (this.nginx) await this.nginx.stop();
+    if (this.web) await this.web.stop();
     const includes = [];
     const dirs = [['/etc/nginx/conf.d', (f) => f.endsWith('.conf')], ['/etc/nginx/sites-enabled', () => true]];
     fs.mkdirSync(this.root.hostPath(NGINX_DIR), { recursive: true });
@@ -212,14 +234,55 @@ class GuideRun {
       '}',
       '',
     ].join('\n'));
-    this.nginx = this.root.spawn('nginx', ['nginx', '-c', `${NGINX_DIR}/nginx.conf`]);
+    this.web = this.root.spawn('nginx', ['nginx', '-c', `${NGINX_DIR}/nginx.conf`]);
+    await this.webUp(`${NGINX_DIR}/error.log`);
+  }
+
+  async webUp(errorLog) {
     const end = Date.now() + 10000;
     while (!(await canConnect({ host: '127.0.0.1', port: this.port }))) {
-      const log = fs.existsSync(this.root.hostPath(`${NGINX_DIR}/error.log`))
-        ? fs.readFileSync(this.root.hostPath(`${NGINX_DIR}/error.log`), 'utf8') : '';
-      assert.ok(!this.nginx.exit && Date.now() < end, `nginx did not start:\n${this.nginx.describe()}${log}`);
+      const log = fs.existsSync(this.root.hostPath(errorLog)) ? fs.readFileSync(this.root.hostPath(errorLog), 'utf8') : '';
+      assert.ok(!this.web.exit && Date.now() < end, `${this.web.name} did not start:\n${this.web.describe()}${log}`);
       await sleep(20);
     }
+  }
+
+  /**
+   * An Apache of the test's own: Debian's apache2.conf as it is, with its
+   * own pid file, runtime, lock and log directories (the APACHE_* variables
+   * of envvars), reading ports.conf and the enabled sites from copies where
+   * port 80 is this.port.
+   */
+  async restartApache() {
+    if (this.web) await this.web.stop();
+    const dir = this.root.hostPath(APACHE_DIR);
+    for (const d of ['', '/sites-enabled', '/run', '/lock', '/log']) fs.mkdirSync(dir + d, { recursive: true });
+    let main = fs.readFileSync(this.root.hostPath('/etc/apache2/apache2.conf'), 'utf8');
+    for (const [from, to] of [['Include ports.conf', `Include ${APACHE_DIR}/ports.conf`],
+      ['IncludeOptional sites-enabled/*.conf', `IncludeOptional ${APACHE_DIR}/sites-enabled/*.conf`]]) {
+      assert.ok(main.includes(`\n${from}\n`), `Debian's apache2.conf has no line "${from}"`);
+      main = main.replace(`\n${from}\n`, `\n${to}\n`);
+    }
+    fs.writeFileSync(`${dir}/apache2.conf`, main);
+    const ports = fs.readFileSync(this.root.hostPath('/etc/apache2/ports.conf'), 'utf8').split('\n').map((l) => {
+      const m = /^(\s*)Listen\s+(\S+)/.exec(l);
+      if (!m) return l;
+      return m[2] === '80' ? `${m[1]}Listen 127.0.0.1:${this.port}` : `${m[1]}# (left out by the test) ${l.trim()}`;
+    }).join('\n');
+    fs.writeFileSync(`${dir}/ports.conf`, ports);
+    const enabled = this.root.hostPath('/etc/apache2/sites-enabled');
+    for (const f of fs.readdirSync(enabled).filter((x) => x.endsWith('.conf'))) {
+      const text = fs.readFileSync(`${enabled}/${f}`, 'utf8');
+      const moved = text.replace(/<VirtualHost \*:80>/g, `<VirtualHost *:${this.port}>`);
+      assert.doesNotMatch(moved, /<VirtualHost (?!\*:\d+>)/, `${f}: a VirtualHost the test does not know how to move`);
+      fs.writeFileSync(`${dir}/sites-enabled/${f}`, moved);
+    }
+    const script = ['. /etc/apache2/envvars',
+      `export APACHE_PID_FILE=${APACHE_DIR}/apache2.pid APACHE_RUN_DIR=${APACHE_DIR}/run`,
+      `export APACHE_LOCK_DIR=${APACHE_DIR}/lock APACHE_LOG_DIR=${APACHE_DIR}/log`,
+      `exec apache2 -d /etc/apache2 -f ${APACHE_DIR}/apache2.conf -DFOREGROUND`].join('\n');
+    this.web = this.root.spawn('apache2', ['/bin/sh', '-c', script]);
+    await this.webUp(`${APACHE_DIR}/log/error.log`);
   }
 
   /** listen 80 -> 127.0.0.1:port; IPv6 listen lines out; any other listen is an error. */
@@ -235,7 +298,7 @@ class GuideRun {
 
   async stop() {
     if (this.socketProc) await this.socketProc.stop();
-    if (this.nginx) await this.nginx.stop();
+    if (this.web) await this.web.stop();
     if (this.root) await this.root.stop();
     if (this.emulator) await this.emulator.proc.stop();
   }
@@ -247,85 +310,92 @@ async function get(port, urlPath) {
   return { status: res.status, type: res.headers.get('content-type') || '', body: Buffer.from(await res.arrayBuffer()) };
 }
 
-test(`${GUIDE}: every step is marked, numbered without a gap, on every path`, () => {
-  const paths = guidePaths(blocks);
-  assert.deepEqual(paths, ['plain', 'systemd']);
-  for (const p of paths) {
-    blocksFor(blocks, 'step', p, GUIDE);
-    blocksFor(blocks, 'undo', p, GUIDE);
-  }
-  const withKey = blocks.filter((b) => b.text.includes(KEY_PLACEHOLDER));
-  assert.equal(withKey.length, 1, `the key placeholder ${KEY_PLACEHOLDER} should be in exactly one block`);
-  assert.ok(!blocks.some((b) => /(^|[;&|]\s*)sudo\s/m.test(b.text)), 'a step uses sudo: the reader is root');
-  // The packages step 1 names are the ones the script installs.
-  const listed = fs.readFileSync(path.join(repoRoot, GUIDE), 'utf8');
-  for (const pkg of ['build-essential', 'pkg-config', 'libfcgi-dev', 'libcurl4-openssl-dev', 'libjson-c-dev',
-    'libssl-dev', 'nodejs', 'npm', 'nginx']) {
-    assert.ok(listed.includes(pkg), `${GUIDE} does not name the package ${pkg}`);
-  }
-});
+for (const guide of GUIDES) {
+  const GUIDE = guide.file;
+  const blocks = guideBlocks(path.join(repoRoot, GUIDE));
 
-for (const pathName of ['systemd', 'plain']) {
-  test(`${GUIDE}, path ${pathName}: a root shell's literal run works, runs unprivileged, and removes everything`,
-    { skip: !isRoot && 'needs root: the guide is for a root shell (accounts, /etc, /run, mount namespaces)', timeout: 300000 },
-    async (t) => {
-      const run = new GuideRun(pathName);
-      try {
-        await run.start();
-        for (const b of blocksFor(blocks, 'step', pathName, GUIDE)) await run.runBlock(b);
-        assert.ok(run.settingsPatched, `no ${SETTINGS} after the steps`);
-        assert.ok(run.nginx, 'the steps never (re)loaded nginx');
+  test(`${GUIDE}: every step is marked, numbered without a gap, on every path`, async () => {
+    const paths = guidePaths(blocks);
+    assert.deepEqual(paths, guide.paths);
+    for (const p of paths) {
+      blocksFor(blocks, 'step', p, GUIDE);
+      blocksFor(blocks, 'undo', p, GUIDE);
+    }
+    const withKey = blocks.filter((b) => b.text.includes(KEY_PLACEHOLDER));
+    assert.equal(withKey.length, 1, `the key placeholder ${KEY_PLACEHOLDER} should be in exactly one block`);
+    assert.ok(!blocks.some((b) => /(^|[;&|]\s*)sudo\s/m.test(b.text)), 'a step uses sudo: the reader is root');
+    // The guide names the packages its step 1 installs.
+    const text = fs.readFileSync(path.join(repoRoot, GUIDE), 'utf8');
+    const { stdout } = await runCommand(path.join(repoRoot, 'scripts/install-deps.sh'), ['--build', '--list']);
+    for (const pkg of [...stdout.split('\n').filter(Boolean), ...guide.webPackages]) {
+      assert.ok(text.includes(pkg), `${GUIDE} does not name the package ${pkg}, which its step 1 installs`);
+    }
+  });
 
-        // ably-js through nginx: a token from the endpoint, used against "Ably".
-        const tokenUrl = `http://127.0.0.1:${run.port}/request-token`;
-        const log = [];
-        const rest = ablyClient({ tokenUrl, emuPort: run.emulator.port }, log);
-        const details = await rest.auth.authorize();
-        assert.equal(typeof details.token, 'string');
-        assert.ok(details.expires > Date.now(), 'token already expired');
-        t.diagnostic(`capability for an anonymous caller: ${details.capability}`);
-        const cap = JSON.parse(details.capability);
-        const channel = Object.keys(cap).find((c) => cap[c].includes('*') || cap[c].includes('publish'));
-        if (channel && cap[channel].some((op) => op === '*' || op === 'history')) {
-          await publishAndReadBack(rest, channel.replace(/\*/g, 'guide'));
+  for (const pathName of guide.paths) {
+    test(`${GUIDE}${pathName ? `, path ${pathName}` : ''}: a root shell's literal run works, runs unprivileged, and removes everything`,
+      { skip: !isRoot && 'needs root: the guide is for a root shell (accounts, /etc, /run, mount namespaces)', timeout: 300000 },
+      async (t) => {
+        const run = new GuideRun(guide, pathName);
+        try {
+          await run.start();
+          for (const b of blocksFor(blocks, 'step', pathName, GUIDE)) await run.runBlock(b);
+          assert.ok(run.settingsPatched, `no ${SETTINGS} after the steps`);
+          assert.ok(run.web, `the steps never (re)loaded ${guide.server}`);
+
+          // ably-js through the web server: a token from the endpoint, used against "Ably".
+          const tokenUrl = `http://127.0.0.1:${run.port}/request-token`;
+          const log = [];
+          const rest = ablyClient({ tokenUrl, emuPort: run.emulator.port }, log);
+          const details = await rest.auth.authorize();
+          assert.equal(typeof details.token, 'string');
+          assert.ok(details.expires > Date.now(), 'token already expired');
+          t.diagnostic(`capability for an anonymous caller: ${details.capability}`);
+          const cap = JSON.parse(details.capability);
+          const channel = Object.keys(cap).find((c) => cap[c].includes('*') || cap[c].includes('publish'));
+          if (channel && cap[channel].some((op) => op === '*' || op === 'history')) {
+            await publishAndReadBack(rest, channel.replace(/\*/g, 'guide'));
+          }
+
+          // The page, with ably-js in it.
+          const page = await get(run.port, '/');
+          assert.equal(page.status, 200);
+          assert.match(page.type, /^text\/html/);
+          const ablyJs = await get(run.port, '/vendor/ably.min.js');
+          assert.equal(ablyJs.status, 200, 'the page cannot load ably-js');
+          assert.ok(ablyJs.body.equals(fs.readFileSync(path.join(repoRoot, 'node_modules/ably/build/ably.min.js'))));
+
+          // Every ably-token process runs as the service's account.
+          const uid = run.root.uidOf(guide.account);
+          assert.ok(uid !== null && uid !== 0, `no account ${guide.account}`);
+          const procs = run.root.processes('ably-token');
+          t.diagnostic(`ably-token processes: ${procs.map((p) => `${p.pid} uid ${p.uids.join('/')}`).join(', ')}`);
+          assert.ok(procs.length >= guide.minProcs, `expected at least ${guide.minProcs} ably-token processes, found ${procs.length}`);
+          for (const p of procs) assert.deepEqual(p.uids, [uid, uid, uid], `process ${p.pid} runs as uid ${p.uids}`);
+
+          if (guide.server === 'nginx') {
+            // The installed example, as it lies.
+            const nt = await run.root.sh('nginx -t -c /usr/local/share/ably-token/nginx.conf.example');
+            assert.equal(nt.code, 0, `nginx -t on the installed nginx.conf.example:\n${nt.stderr}`);
+          }
+
+          for (const b of blocksFor(blocks, 'undo', pathName, GUIDE)) await run.runBlock(b);
+          if (run.web) await run.web.stop(); // the stand-in for the machine's own web server
+          run.web = null;
+          const left = run.root.pids().map((pid) => {
+            try { return `${pid} ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')}`; } catch { return `${pid}`; }
+          });
+          assert.deepEqual(left, [], 'processes left after the removal steps');
+          const allowed = [...ALLOWED_LEFTOVERS, ...guide.leftovers];
+          const changes = run.root.changes().filter((c) => !allowed.some(([re]) => re.test(c.path)));
+          assert.deepEqual(changes, [], 'left behind (or removed) by the guide, compared with the machine before it');
+          if (guide.makesAccount) assert.equal(run.root.uidOf(guide.account), null, `the account ${guide.account} is still there`);
+        } catch (e) {
+          e.message += `\n--- the run so far:\n${run.log.join('\n')}`.split(keySecret).join('<secret>');
+          throw e;
+        } finally {
+          await run.stop();
         }
-
-        // The page, with ably-js in it.
-        const page = await get(run.port, '/');
-        assert.equal(page.status, 200);
-        assert.match(page.type, /^text\/html/);
-        const ablyJs = await get(run.port, '/vendor/ably.min.js');
-        assert.equal(ablyJs.status, 200, 'the page cannot load ably-js');
-        assert.ok(ablyJs.body.equals(fs.readFileSync(path.join(repoRoot, 'node_modules/ably/build/ably.min.js'))));
-
-        // Every ably-token process runs as the service's account.
-        const uid = run.root.uidOf(SERVICE_USER);
-        assert.ok(uid !== null && uid !== 0, `no account ${SERVICE_USER}`);
-        const procs = run.root.processes('ably-token');
-        t.diagnostic(`ably-token processes: ${procs.map((p) => `${p.pid} uid ${p.uids.join('/')}`).join(', ')}`);
-        assert.ok(procs.length >= 3, `expected a supervisor and 2 workers, found ${procs.length}`);
-        for (const p of procs) assert.deepEqual(p.uids, [uid, uid, uid], `process ${p.pid} runs as uid ${p.uids}`);
-
-        // The installed example, as it lies.
-        const nt = await run.root.sh('nginx -t -c /usr/local/share/ably-token/nginx.conf.example');
-        assert.equal(nt.code, 0, `nginx -t on the installed nginx.conf.example:\n${nt.stderr}`);
-
-        for (const b of blocksFor(blocks, 'undo', pathName, GUIDE)) await run.runBlock(b);
-        if (run.nginx) await run.nginx.stop(); // the stand-in for the machine's own nginx
-        run.nginx = null;
-        const left = run.root.pids().map((pid) => {
-          try { return `${pid} ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')}`; } catch { return `${pid}`; }
-        });
-        assert.deepEqual(left, [], 'processes left after the removal steps');
-        const changes = run.root.changes().filter((c) => !ALLOWED_LEFTOVERS.some(([re]) => re.test(c.path)));
-        assert.deepEqual(changes, [], 'left behind (or removed) by the guide, compared with the machine before it');
-        assert.equal(run.root.uidOf(SERVICE_USER), null, `the account ${SERVICE_USER} is still there`);
-      } catch (e) {
-        e.message += `\n--- the run so far:\n${run.log.join('\n')}`.split(keySecret).join('<secret>');
-        throw e;
-      } finally {
-        await run.stop();
-      }
-    });
+      });
+  }
 }
-
