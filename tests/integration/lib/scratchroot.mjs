@@ -22,7 +22,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Proc, sleep } from './stack.mjs';
 
-const HOLD_SECONDS = 3600;
+// How long the namespace outlives a test process that was killed outright.
+const HOLD_SECONDS = 900;
 
 /** The mount namespace of a process, as its /proc link text, or null. */
 function mountNs(pid) {
