@@ -107,7 +107,8 @@ usage(FILE *f)
 "                       is readable by every user (logged as a warning)\n"
 "\n"
 "Environment: ABLY_API_KEY (or VITE_ABLY_KEY) holds the key,\n"
-"appId.keyId:secret; it overrides the config file's key.\n"
+"appId.keyId:secret; it overrides the config file's key and key_file\n"
+"(a file holding only the key, which keeps it out of the environment).\n"
 "FCGI_WEB_SERVER_ADDRS: on a TCP socket, the web servers' addresses\n"
 "(comma-separated); connections from others are closed.\n"
 "Exit status: 0 ok, 2 bad usage or settings, 1 could not run.\n");

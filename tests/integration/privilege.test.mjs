@@ -131,6 +131,28 @@ test('--user: the supervisor and every worker run as the user, its group and its
   }
 });
 
+const activate = ['/usr/bin/systemd-socket-activate', '/bin/systemd-socket-activate'].find((p) => fs.existsSync(p));
+
+test('--user with a socket handed over (systemd socket activation): the same switch',
+  { skip: skip || (!activate && 'no systemd-socket-activate (package systemd)') }, async () => {
+  // systemd-socket-activate binds the socket in the scratch dir (the
+  // binary's cwd) and execs the binary with it as fd 3.
+  const stack = await startStack({
+    emulator: false,
+    config: { mode: 'token-request' },
+    launcher: ['sh', '-c', `exec ${activate} --listen "$PWD/ably-token.sock" "$@"`, 'sh'],
+    binArgs: (s) => ['--config', s.configPath, '--workers', '2', '--user', USER],
+  });
+  try {
+    assertTokenRequest(await stack.get({ ttl: 60000 }), stack, { ttl: 60000 });
+    const sup = stack.procs.binary.pid;
+    for (const pid of [sup, ...children(sup)]) assert.equal(credentials(pid).uid[1], ids.uid, `pid ${pid}`);
+    assert.equal(children(sup).length, 2);
+  } finally {
+    await stack.stop();
+  }
+});
+
 test('as root without --user: a loud warning, naming --user', { skip }, async () => {
   const stack = await startStack({ emulator: false, config: { mode: 'token-request' } });
   try {
