@@ -30,7 +30,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot, startEmulator, testKey, freePort, canConnect, sleep, run as runCommand } from './lib/stack.mjs';
-import { ablyClient } from './lib/ablyjs.mjs';
+import Ably from 'ably';
+import { ablyClient, rejection } from './lib/ablyjs.mjs';
 import { guideBlocks, guidePaths, blocksFor } from './lib/guide.mjs';
 import { ScratchRoot } from './lib/scratchroot.mjs';
 
@@ -310,6 +311,31 @@ class GuideRun {
   }
 }
 
+/**
+ * The deployment is policy-aware: the settings as shipped do not hand an
+ * anonymous caller everything, and "Ably" holds the token to what it says.
+ * ably-js Realtime, authorized through the web server, attaches to a
+ * channel the capability lets it subscribe to, and is refused (40160) on
+ * one it names nowhere.
+ */
+async function policyHolds(details, target) {
+  const cap = JSON.parse(details.capability);
+  assert.notDeepEqual(cap, { '*': ['*'] }, 'the deployment hands every anonymous caller a token for everything');
+  const client = new Ably.Realtime({
+    authUrl: target.tokenUrl, endpoint: '127.0.0.1', port: target.emuPort, tls: false,
+    useBinaryProtocol: false, transports: ['web_socket'], logLevel: 0,
+  });
+  try {
+    await client.connection.once('connected');
+    const readable = Object.keys(cap).find((r) => !r.startsWith('[') && cap[r].some((op) => op === '*' || op === 'subscribe'));
+    if (readable) await client.channels.get(readable.replace(/\*/g, 'guide')).attach();
+    const refused = await rejection(client.channels.get(`guide-granted-nowhere-${process.pid}`).attach());
+    assert.equal(refused.code, 40160, `attaching to a channel the capability does not name: ${refused.message}`);
+  } finally {
+    client.close();
+  }
+}
+
 /** The lines of the scratch root's account databases that name account (as user or group). */
 function accountLeft(root, account) {
   const out = [];
@@ -370,6 +396,7 @@ for (const guide of GUIDES) {
           assert.equal(typeof details.token, 'string');
           assert.ok(details.expires > Date.now(), 'token already expired');
           t.diagnostic(`capability for an anonymous caller: ${details.capability}`);
+          await policyHolds(details, { tokenUrl, emuPort: run.emulator.port });
 
           // The page, with ably-js in it.
           const page = await get(run.port, '/');
