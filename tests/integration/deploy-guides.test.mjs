@@ -420,6 +420,17 @@ for (const guide of GUIDES) {
             assert.equal(nt.code, 0, `nginx -t on the installed nginx.conf.example:\n${nt.stderr}`);
           }
 
+          // A second run of the settings steps keeps an edited settings file as it is.
+          const edited = run.root.hostPath(SETTINGS);
+          fs.appendFileSync(edited, '# edited by hand after the guide (deploy-guides.test.mjs)\n');
+          const before = fs.readFileSync(edited, 'utf8');
+          // (the steps that write it: naming it other than as the program's --config)
+          const settingsSteps = blocksFor(blocks, 'step', pathName, GUIDE)
+            .filter((b) => b.text.split(`--config ${SETTINGS}`).join('').includes(SETTINGS));
+          assert.ok(settingsSteps.length > 0, `no step writes ${SETTINGS}`);
+          for (const b of settingsSteps) await run.runBlock(b);
+          assert.equal(fs.readFileSync(edited, 'utf8'), before, `running the steps again changed ${SETTINGS}`);
+
           for (const b of blocksFor(blocks, 'undo', pathName, GUIDE)) await run.runBlock(b);
           if (run.web) await run.web.stop(); // the stand-in for the machine's own web server
           run.web = null;
