@@ -288,3 +288,27 @@ test('an unknown --user, or root as --user: exit 2 before serving, no socket lef
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('with --user, SIGHUP re-reads the config as the user: a root-only file is refused (still serving), the user\'s is reloaded', { skip }, async () => {
+  const stack = await startStack({
+    emulator: false,
+    config: { mode: 'token-request' },
+    binArgs: (s) => ['--config', s.configPath, '--listen', `unix:${s.sockPath}`, '--workers', '1', '--user', USER],
+  });
+  try {
+    fs.chmodSync(stack.dir, 0o755); // the user may reach its config
+    const waitLog = async (re) => {
+      for (let i = 0; i < 100 && !re.test(stack.binaryLog); i++) await sleep(50);
+      assert.match(stack.binaryLog, re);
+    };
+    process.kill(stack.procs.binary.pid, 'SIGHUP');
+    await waitLog(/reload refused, still serving .*ably-token\.conf: cannot open: Permission denied/);
+    assertTokenRequest(await stack.get({ ttl: 60000 }), stack, { ttl: 60000 });
+    fs.chownSync(stack.configPath, ids.uid, ids.gid);
+    process.kill(stack.procs.binary.pid, 'SIGHUP');
+    await waitLog(/reloaded: configuration generation 2/);
+    assertTokenRequest(await stack.get({ ttl: 60000 }), stack, { ttl: 60000 });
+  } finally {
+    await stack.stop();
+  }
+});
