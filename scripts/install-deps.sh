@@ -118,6 +118,15 @@ else
     if [ package-lock.json -nt "$stamp" ]; then
         npm_needed=1; why="package-lock.json is newer than node_modules"
     fi
+    # A --build install left the test packages (devDependencies) out.
+    if [ "$npm_needed" -eq 0 ] && [ "$build_only" -eq 0 ] && command -v node >/dev/null 2>&1; then
+        for p in $(node -p 'Object.keys(require("./package.json").devDependencies || {}).join(" ")'); do
+            if [ ! -d "node_modules/$p" ]; then
+                npm_needed=1; why="the test package $p is missing (node_modules came from --build)"
+                break
+            fi
+        done
+    fi
 fi
 
 if [ "$npm_needed" -eq 0 ]; then
@@ -130,7 +139,13 @@ elif ! command -v npm >/dev/null 2>&1; then
     exit 1
 else
     say "running npm ci ($why)"
-    npm ci --no-audit --no-fund
+    if [ "$build_only" -eq 1 ]; then
+        # Only what the page needs (ably-js); the test packages are
+        # devDependencies.
+        npm ci --omit=dev --no-audit --no-fund
+    else
+        npm ci --no-audit --no-fund
+    fi
 fi
 
 if [ "$check_only" -eq 1 ] && [ ${#missing[@]} -gt 0 ]; then
