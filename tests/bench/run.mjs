@@ -133,9 +133,10 @@ const RTT_ROUNDS = Number(opt['rtt-rounds']);
 const RTT_DURATION = Number(opt['rtt-duration'] ?? opt.duration);
 const RUN_RELOAD = SECTION === 'all' || SECTION === 'reload';
 const RELOAD_CONNS = opt['reload-conns'].split(',').map(Number);
-// 10 s runs unless --reload-duration, or --duration itself, is on the command line.
+// 10 s runs unless --reload-duration, or --duration itself (2 s at least: room for a
+// reload), is on the command line.
 const givenDuration = optTokens.some((t) => t.kind === 'option' && t.name === 'duration');
-const RELOAD_DURATION = Number(opt['reload-duration'] ?? (givenDuration ? opt.duration : (opt.quick ? 3 : 10)));
+const RELOAD_DURATION = Number(opt['reload-duration'] ?? (givenDuration ? Math.max(2, Number(opt.duration)) : (opt.quick ? 3 : 10)));
 const RELOAD_EVERY_MS = Number(opt['reload-every-ms']);
 const RELOAD_RTT_MS = Number(opt['reload-rtt-ms']);
 const RELOAD_WHICH = opt['reload-settings'].split(',');
@@ -150,7 +151,7 @@ const SIGN_BENCH = path.join(buildDir, 'bench/sign_bench');
 const need = (ok, msg) => { if (!ok) { console.error(`bench: ${msg}`); process.exit(2); } };
 need(Number.isInteger(DURATION) && DURATION >= 1 && Number.isInteger(WARMUP) && Number.isInteger(NODE_WARMUP) && ROUNDS >= 1 && CONNS.every((c) => c >= 1) && THREADS >= 1 && (TOKEN_THREADS === null || (Number.isInteger(TOKEN_THREADS) && TOKEN_THREADS >= 1)), 'bad --duration/--warmup (whole seconds, wrk takes no less)/--rounds/--conns/--threads/--token-threads');
 need(['all', 'main', 'rtt', 'reload'].includes(SECTION), 'bad --section (all, main, rtt or reload)');
-need(RELOAD_CONNS.every((c) => Number.isInteger(c) && c >= 1) && Number.isInteger(RELOAD_DURATION) && RELOAD_DURATION >= 2
+need(!RUN_RELOAD || RELOAD_CONNS.every((c) => Number.isInteger(c) && c >= 1) && Number.isInteger(RELOAD_DURATION) && RELOAD_DURATION >= 2
   && Number.isInteger(RELOAD_EVERY_MS) && RELOAD_EVERY_MS >= 100 && RELOAD_EVERY_MS * 1.5 <= RELOAD_DURATION * 1000
   && Number.isInteger(RELOAD_RTT_MS) && RELOAD_RTT_MS >= 0 && RELOAD_WHICH.length > 0
   && RELOAD_WHICH.every((x) => RELOAD_SETTINGS.includes(x)),
