@@ -11,7 +11,11 @@
 //             the last one at least half an interval before wrk stops.
 // During each run the supervisor's children are counted every 100 ms (/proc, by ppid). After
 // it, until only --workers remain (at most 20 s): how long the retiring workers took. From the
-// binary's log, what was written during the run: "reloaded:" lines, refusals, worker deaths.
+// binary's log, what was written during the run: "reloaded:" lines, refusals, worker deaths;
+// from nginx's error.log, the requests it had to send again, told apart by what the worker
+// did (closed the connection unread, or read the request and left it unanswered); and the
+// CPU of nginx and the binary per request, retired workers included, with the cores that
+// other people's work took meanwhile (req/s follows those on a shared machine).
 
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
