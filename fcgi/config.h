@@ -3,7 +3,8 @@
  *
  * Precedence: built-in defaults < config file (--config FILE or
  * ABLY_TOKEN_CONF) < environment (ABLY_API_KEY, else VITE_ABLY_KEY, for the
- * key only). conf/ably-token.conf documents every setting.
+ * key only). The file gives the key with `key` or `key_file`, not both; the
+ * environment overrides either (said in the log). conf/ably-token.conf documents every setting.
  */
 #ifndef TOK_CONFIG_H
 #define TOK_CONFIG_H
@@ -44,7 +45,10 @@ struct config {
 	long long ready_fail_after;   /* ms every Ably host may fail before
 	                               * not ready (token mode); 0 = never */
 	enum log_level log_level;
+	enum log_format log_format;   /* applied by config_load (see there) */
 	char *path;                   /* the config file, NULL if none */
+	char *key_file;               /* key_file: the key's own file, or NULL */
+	char *user;                   /* user: NAME[:GROUP] to run as, or NULL */
 
 	/* token mode: where and how to reach Ably's REST API */
 	char *rest_host;              /* host or host:port */
@@ -81,6 +85,10 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 int config_load_ex(struct config *c, const char *path, unsigned flags,
                    char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* config_load and config_load_ex also set the log format (log.h) from
+ * log_format as soon as the file is read, so that their own warnings are
+ * in it; a load that fails puts back the format it found. */
 
 /* Release everything (wiping the key). Safe on a zeroed config. */
 void config_free(struct config *c);

@@ -166,15 +166,22 @@ ready(const struct endpoint *ep, struct buf *out, const struct resp_cors *cors)
 	    (size_t)n, cors);
 }
 
+/* What a request's closing log line says, gathered as it goes (the rest
+ * is read from the request and the answer at the end). */
+struct request_note {
+	struct log_request line;
+	char client_id[IDENTITY_MAX_LEN + 1];
+	long long t0;  /* monotonic, as the call to Ably's latency */
+};
+
 /* A token-mode request waiting for Ably: what its answer needs later. */
 struct endpoint_call {
 	struct endpoint *ep;
 	struct request r;         /* owned (parsed), without its source */
 	struct decision d;        /* owned; the ask borrows from it */
 	struct resp_cors cors;    /* allow_origin points into r */
-	char rid[32];
-	char who[96];
-	long long t0;
+	char rid[LOG_REQUEST_ID_MAX + 1];
+	struct request_note note;
 	endpoint_done_fn done;
 	void *ctx;
 };
@@ -182,19 +189,23 @@ struct endpoint_call {
 static void finish_answer(struct endpoint *ep, struct request *r,
                           struct buf *out, enum tok_err rc,
                           struct tok_error *e, const char *allow,
-                          const struct resp_cors *cors, const char *who,
-                          long long t0);
+                          const struct resp_cors *cors,
+                          struct request_note *note);
 
 /* Ably answered (or the deadline came): build the answer, hand it over. */
 static void
 token_answered(void *ctx, enum tok_err rc, char *details,
-               const struct tok_error *err)
+               const struct tok_error *err,
+               const struct ably_call_report *rep)
 {
 	struct endpoint_call *call = ctx;
 	struct tok_error e = { TOK_OK, 0, "", 0 };
 	struct buf out;
 
 	log_set_request_id(call->rid);
+	call->note.line.upstream_host = rep->host ? rep->host : "-";
+	call->note.line.upstream_tries = rep->tries;
+	call->note.line.upstream_ms = rep->latency_ms;
 	buf_init(&out, ENDPOINT_ANSWER_MAX);
 	if (rc == TOK_OK) {
 		rc = resp_ok(&out, "application/json", details, strlen(details),
@@ -207,7 +218,7 @@ token_answered(void *ctx, enum tok_err rc, char *details,
 	free(details);
 	policy_decision_free(&call->d);
 	finish_answer(call->ep, &call->r, &out, rc, &e, NULL, &call->cors,
-	    call->who, call->t0);
+	    &call->note);
 	call->done(call->ctx, &out);
 	buf_free(&out);
 	free(call);
@@ -218,8 +229,9 @@ token_answered(void *ctx, enum tok_err rc, char *details,
  * the call to Ably started. */
 static enum tok_err
 token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
-             const struct resp_cors *cors, struct tok_error *e, char *who,
-             size_t wholen, const char *rid, struct endpoint_call **parked)
+             const struct resp_cors *cors, struct tok_error *e,
+             struct request_note *note, const char *rid,
+             struct endpoint_call **parked)
 {
 	const struct config *c = ep->cfg;
 	struct decision d;
@@ -230,11 +242,18 @@ token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
 	if (!key_loaded(&c->key))
 		return tok_fail(e, TOK_ECONFIG, 50000, "the token endpoint has "
 		    "no Ably key configured (set ABLY_API_KEY or key = ...)");
+	note->line.identity_source = rules_source_name(c->rules.source);
 	rc = policy_decide(r, c, &d, e);
+	note->line.rule_known = d.rule != NULL;
+	note->line.rule = d.rule != NULL ? d.rule->name : NULL;
 	if (rc != TOK_OK)
 		return rc;
-	log_escape(who, wholen, d.client_id ? d.client_id : "-",
-	    d.client_id ? strlen(d.client_id) : 1);
+	note->line.ttl_ms = d.ttl;
+	if (d.client_id != NULL) {
+		(void)snprintf(note->client_id, sizeof(note->client_id), "%s",
+		    d.client_id);
+		note->line.client_id = note->client_id;
+	}
 	if (c->mode == MODE_TOKEN) {
 		struct endpoint_call *call;
 		struct ably_token_ask ask;
@@ -253,6 +272,7 @@ token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
 		ask.ttl = call->d.ttl;
 		ask.capability = call->d.capability;
 		ask.client_id = call->d.client_id;
+		ask.traceparent = r->has_trace ? r->trace.header : NULL;
 		rc = ably_request_token_start(ep->rest, &c->key, &ask, rid,
 		    token_answered, call, e);
 		if (rc != TOK_OK) {
@@ -274,14 +294,27 @@ token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
 	return TOK_OK;
 }
 
+/* The HTTP status an answer starts with ("Status: NNN"), 0 if none. */
+static int
+answer_status(const struct buf *out)
+{
+	static const char head[] = "Status: ";
+	size_t n = sizeof(head) - 1;
+	int status = 0;
+
+	if (out->len >= n + 3 && memcmp(out->data, head, n) == 0)
+		(void)sscanf(out->data + n, "%3d", &status);
+	return status;
+}
+
 /* The end of every request: an error answer if it failed, the log line,
  * the request freed. */
 static void
 finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
               enum tok_err rc, struct tok_error *e, const char *allow,
-              const struct resp_cors *cors, const char *who, long long t0)
+              const struct resp_cors *cors, struct request_note *note)
 {
-	char path[96];
+	struct log_request *line = &note->line;
 
 	if (rc != TOK_OK) {
 		atomic_fetch_add_explicit(&ep->counts->errors, 1,
@@ -293,16 +326,18 @@ finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
 				buf_reset(out);
 		}
 	}
-	log_escape(path, sizeof(path), r->path ? r->path : "?",
-	    r->path ? strlen(r->path) : 1);
-	if (rc != TOK_OK)
-		(tok_error_status(e) >= 500 ? log_err : log_info)(
-		    "%s %s -> %d code=%d (%s) %lldms", r->method_name, path,
-		    tok_error_status(e), tok_ably_code(e), e->message,
-		    endpoint_now_ms() - t0);
-	else
-		log_info("%s %s -> ok clientId=%s %lldms", r->method_name, path,
-		    who, endpoint_now_ms() - t0);
+	line->method = r->method_name;
+	line->path = r->path;
+	line->mode = config_mode_name(ep->cfg->mode);
+	line->status = rc != TOK_OK ? tok_error_status(e) : answer_status(out);
+	if (rc != TOK_OK) {
+		line->error_code = tok_ably_code(e);
+		line->error = e->message;
+	}
+	line->trace_id = r->has_trace ? r->trace.trace_id : NULL;
+	line->duration_ms = clock_mono_ms() - note->t0;
+	log_request_line(rc != TOK_OK && tok_error_status(e) >= 500 ?
+	    LOGL_ERROR : LOGL_INFO, line);
 	req_free(r);
 }
 
@@ -316,15 +351,23 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 	struct request r;
 	struct resp_cors cors = { NULL, c->n_cors_origins > 0 };
 	const char *allow = NULL;
-	char rid[32], who[96] = "-";
-	long long t0 = endpoint_now_ms();
+	char rid[LOG_REQUEST_ID_MAX + 1];
+	struct request_note note;
 	enum tok_err rc;
 
+	memset(&note, 0, sizeof(note));
+	note.t0 = clock_mono_ms();
 	(void)snprintf(rid, sizeof(rid), "%ld-%lu", ep->pid,
 	    atomic_fetch_add_explicit(&ep->counts->requests, 1,
 	    memory_order_relaxed) + 1);
 	log_set_request_id(rid);
 	rc = req_parse(&r, src, c->max_body, &c->req_extra, &e);
+	/* The web server's id, when it passed one, ties the lines to its
+	 * access log; else the process's own. */
+	if (r.server_request_id[0] != '\0') {
+		(void)snprintf(rid, sizeof(rid), "%s", r.server_request_id);
+		log_set_request_id(rid);
+	}
 	if (config_origin_allowed(c, r.origin))
 		cors.allow_origin = r.origin;
 	if (rc != TOK_OK) {
@@ -365,8 +408,7 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 		rc = tok_fail(&e, TOK_EMETHOD, 40500,
 		    "only GET and POST are supported");
 	} else {
-		rc = token_answer(ep, &r, out, &cors, &e, who, sizeof(who), rid,
-		    &parked);
+		rc = token_answer(ep, &r, out, &cors, &e, &note, rid, &parked);
 	}
 	if (rc == TOK_OK && parked != NULL) {
 		/* Answered later, by token_answered(). */
@@ -374,14 +416,15 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 		parked->r = r;
 		parked->cors = cors;
 		memcpy(parked->rid, rid, sizeof(rid));
-		memcpy(parked->who, who, sizeof(who));
-		parked->t0 = t0;
+		parked->note = note;
+		if (note.line.client_id != NULL)  /* points into the copy */
+			parked->note.line.client_id = parked->note.client_id;
 		parked->done = done;
 		parked->ctx = ctx;
 		log_set_request_id(NULL);
 		return 0;
 	}
-	finish_answer(ep, &r, out, rc, &e, allow, &cors, who, t0);
+	finish_answer(ep, &r, out, rc, &e, allow, &cors, &note);
 	log_set_request_id(NULL);
 	return 1;
 }

@@ -23,9 +23,12 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_MODE] = { SET_MODE, "mode", SETTING_TEXT, SETTING_CONFIG, 0, 0,
 	    "token", ANY, "expected token, token-request or jwt" },
 	[SET_CLIENT_ID] = { SET_CLIENT_ID, "client_id", SETTING_TEXT,
-	    SETTING_CONFIG, 0, 0, "example-client-id", ANY, NULL },
+	    SETTING_CONFIG, 0, 0, NULL, ANY, NULL },
+	/* Safe for a site that set nothing: anonymous callers may only
+	 * listen on public: channels (config_check warns about more). */
 	[SET_CAPABILITY] = { SET_CAPABILITY, "capability", SETTING_TEXT,
-	    SETTING_CONFIG, 0, 0, "{\"*\":[\"*\"]}", ANY, NULL },
+	    SETTING_CONFIG, 0, 0, "{\"public:*\":[\"subscribe\"]}", ANY,
+	    NULL },
 	[SET_TTL] = { SET_TTL, "ttl", SETTING_DURATION, SETTING_CONFIG,
 	    SETTING_MIN_TTL_MS, SETTING_MAX_TTL_MS, "1h", ANY, TTL_EXPECT },
 	[SET_MAX_TTL] = { SET_MAX_TTL, "max_ttl", SETTING_DURATION,
@@ -44,6 +47,8 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_LOG_LEVEL] = { SET_LOG_LEVEL, "log_level", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "info", ANY, "expected error, warn, info or "
 	    "debug" },
+	[SET_LOG_FORMAT] = { SET_LOG_FORMAT, "log_format", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, "text", ANY, "expected text or json" },
 	[SET_PREVIOUS_KEY] = { SET_PREVIOUS_KEY, "previous_key", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, NULL, ANY, NULL },
 	[SET_READY_PATH] = { SET_READY_PATH, "ready_path", SETTING_TEXT,
@@ -52,6 +57,10 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_READY_FAIL_AFTER] = { SET_READY_FAIL_AFTER, "ready_fail_after",
 	    SETTING_DURATION, SETTING_CONFIG, 0, 3600 * 1000LL, "30s", TOKEN,
 	    "expected a duration up to 1h (0 never reports Ably failing)" },
+	[SET_KEY_FILE] = { SET_KEY_FILE, "key_file", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, NULL, ANY, "expected an absolute path" },
+	[SET_USER] = { SET_USER, "user", SETTING_TEXT, SETTING_CONFIG, 0, 0,
+	    NULL, ANY, NULL },
 	[SET_REST_HOST] = { SET_REST_HOST, "rest_host", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "main.realtime.ably.net", TOKEN, "expected "
 	    "a host name or address, optionally with :port" },

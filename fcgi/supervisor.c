@@ -162,6 +162,7 @@ reload(struct supervisor *sv)
 		sv->gen--;
 		sv->cfg = cur;
 		log_set_level(cur->log_level);
+		log_set_format(cur->log_format);
 		config_free(&next);
 		log_err("reload failed: no worker could be started; still "
 		    "serving configuration generation %u", sv->gen);

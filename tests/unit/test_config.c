@@ -123,9 +123,12 @@ test_defaults(void **state)
 	assert_int_equal(c.query_time, 0);
 	assert_null(c.proxy);
 	assert_true(c.upstream_timeout_ms < 10000);
-	assert_string_equal(c.client_id, "example-client-id");
+	/* Safe for a site: anonymous, listening on public: channels only. */
+	assert_null(c.client_id);
+	assert_int_equal(c.rules.source, ID_FIXED);
 	assert_non_null(c.capability);
-	assert_string_equal(c.capability_text, "{\"*\":[\"*\"]}");
+	assert_string_equal(c.capability_text,
+	    "{\"public:*\":[\"subscribe\"]}");
 	assert_int_equal(c.ttl, 3600000);
 	assert_int_equal(c.max_ttl, CONFIG_MAX_TTL_MS);
 	assert_int_equal(c.n_cors_origins, 0);
@@ -498,7 +501,38 @@ static const struct error_case error_cases[] = {
 	  { ":1:", "health_path", NULL } },
 	{ "log_level unknown", "log_level = loud\n",
 	  { ":1:", "log_level", NULL } },
+	{ "log_format unknown", "log_format = yaml\n",
+	  { ":1:", "log_format", "text or json" } },
+	{ "log_format twice", "log_format = json\nlog_format = text\n",
+	  { ":2:", "log_format", "twice" } },
 };
+
+/* log_format: text by default; json takes effect once the file is read
+ * (the load's own warnings are in it); a load that fails puts back what
+ * it found. */
+static void
+test_log_format(void **state)
+{
+	struct config c;
+	char path[64], err[256];
+
+	(void)state;
+	assert_int_equal(log_get_format(), LOG_FORMAT_TEXT);
+	load_text(&c, "log_format = json\n", path);
+	assert_int_equal(c.log_format, LOG_FORMAT_JSON);
+	assert_int_equal(log_get_format(), LOG_FORMAT_JSON);
+	config_free(&c);
+	unlink(path);
+	load_text_fails("log_format = text\nttl = 2s\nmax_ttl = 1s\n", err,
+	    sizeof(err), path);
+	unlink(path);
+	assert_int_equal(log_get_format(), LOG_FORMAT_JSON);
+	load_text(&c, "mode = jwt\n", path);
+	assert_int_equal(c.log_format, LOG_FORMAT_TEXT);
+	assert_int_equal(log_get_format(), LOG_FORMAT_TEXT);
+	config_free(&c);
+	unlink(path);
+}
 
 static void
 test_error_case(void **state)
@@ -1157,6 +1191,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_previous_key, env_setup,
 		    env_teardown),
 		cmocka_unit_test(test_ready_settings),
+		cmocka_unit_test(test_log_format),
 	};
 	struct CMUnitTest tests[N_ELEMENTS(fixed) + N_ELEMENTS(error_cases) +
 	    N_ELEMENTS(bad_key_cases)];
