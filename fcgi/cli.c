@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "capability.h"
+#include "cli_revoke.h"
 #include "config.h"
 #include "crypto.h"
 #include "endpoint.h"
@@ -278,6 +279,9 @@ cli_main(int argc, char **argv)
 	struct config cfg;
 	int c, rc;
 
+	/* revoke has options of its own (cli_revoke.c). */
+	if (strcmp(cmd, "revoke") == 0)
+		return cli_revoke_main(argc, argv);
 	/* argv[0] is the subcommand; start after it even when getopt ran
 	 * before in this process. */
 	optind = 1;

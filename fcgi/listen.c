@@ -46,6 +46,24 @@ give_to(const char *path, const struct privilege_account *a,
  * /run/ably-token is after every boot: its parent must exist), with the
  * socket's owner and a mode that lets in whom the socket's mode lets in.
  * An existing directory is left as it is. 0, or -1 said on stderr. */
+/* 1 if a process accepts connections on the unix socket at sa: a second
+ * start must not take a running instance's socket from it. A stale socket
+ * refuses the connection (ECONNREFUSED). */
+static int
+socket_in_use(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int rc;
+
+	if (fd < 0)
+		return 0;
+	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	/* EAGAIN: its listen queue is full, so it is served (busy). */
+	rc = rc == 0 || errno == EAGAIN;
+	close(fd);
+	return rc;
+}
+
 static int
 ensure_socket_dir(const char *path, mode_t mode,
                   const struct privilege_account *owner, const char *spec)
@@ -135,6 +153,12 @@ listen_open(const char *spec, mode_t mode, const char *owner)
 			if (!S_ISSOCK(st.st_mode)) {
 				fprintf(stderr, "ably-token: --listen: %s exists "
 				    "and is not a socket\n", path);
+				return -1;
+			}
+			if (socket_in_use(&sa)) {
+				fprintf(stderr, "ably-token: --listen: another "
+				    "process is serving %s (stop it first, or "
+				    "listen on another path)\n", path);
 				return -1;
 			}
 			unlink(path);

@@ -48,6 +48,7 @@ usage(FILE *f)
 "                  [--workers N] [--socket-mode MODE]\n"
 "                  [--socket-owner U[:G]] [--user U[:G]]\n"
 "       ably-token sign|jwt [options]   (see ably-token sign --help)\n"
+"       ably-token revoke --client-id ID [options]   (revoke --help)\n"
 "       ably-token --check-config | --help | --version\n"
 "\n"
 "An Ably token endpoint for nginx, Apache or CGI hosting: answers\n"
@@ -234,7 +235,7 @@ main(int argc, char **argv)
 	int c;
 
 	if (argc > 1 && (strcmp(argv[1], "sign") == 0 ||
-	    strcmp(argv[1], "jwt") == 0))
+	    strcmp(argv[1], "jwt") == 0 || strcmp(argv[1], "revoke") == 0))
 		return cli_main(argc - 1, argv + 1);
 	o.config_path = getenv("ABLY_TOKEN_CONF");
 	if (o.config_path != NULL && o.config_path[0] == '\0')

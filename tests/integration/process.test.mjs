@@ -3,9 +3,9 @@
 // flight finish before the program exits.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { startStack, sleep } from './lib/stack.mjs';
+import { binaryPath, startStack, sleep } from './lib/stack.mjs';
 
 /** PIDs of the binary's worker processes (its children). */
 function workers(parentPid) {
@@ -72,6 +72,37 @@ test('SIGTERM waits for the request in flight, then exits 0', async () => {
     assert.equal(exit.forced, false);
     assert.equal(exit.stragglers, false);
     assert.ok(Date.now() - t0 >= 500, 'exited before the request finished');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('a second start on the socket of a running instance is refused, and the first keeps serving', async () => {
+  const s = await startStack({ workers: 1, config: { mode: 'token-request' } });
+  try {
+    const second = spawnSync(binaryPath, ['--config', s.configPath, '--listen', `unix:${s.sockPath}`, '--workers', '1'],
+      { encoding: 'utf8', timeout: 10000 });
+    assert.equal(second.status, 2, second.stderr);
+    assert.match(second.stderr, /another process is serving .*ably-token\.sock \(stop it first, or listen on another path\)/);
+    const r = await s.get();
+    assert.equal(r.status, 200, r.body);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('a stale socket left by a process that died is replaced at start', async () => {
+  const s = await startStack({ workers: 1, config: { mode: 'token-request' } });
+  const sock = `${s.sockPath}.stale`;
+  try {
+    // A socket file nobody serves: bound, then its process gone.
+    execFileSync('python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(sock)})`]);
+    const p = spawnSync('timeout', ['-s', 'TERM', '1', binaryPath, '--config', s.configPath, '--listen', `unix:${sock}`, '--workers', '1'],
+      { encoding: 'utf8' });
+    // Served until timeout's SIGTERM (exit 124 from timeout), not refused.
+    assert.equal(p.status, 124, p.stderr);
+    assert.doesNotMatch(p.stderr, /another process is serving/);
+    assert.match(p.stderr, /serving with 1 workers/);
   } finally {
     await s.stop();
   }
