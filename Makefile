@@ -127,7 +127,8 @@ $(BUILD)/ably-token-static: $(BUILD)/obj/main.o $(LIB_OBJS)
 
 # `make bench`: the signing micro-benchmark, then wrk against nginx + the
 # binary, the trivial libfcgi responder and the Node baseline, all started on
-# loopback and stopped by tests/bench/run.mjs (tests/bench/README.md).
+# loopback and stopped by tests/bench/run.mjs (tests/bench/README.md); then
+# token mode at a round trip to Ably, and SIGHUP reloads under load.
 # BENCH_ARGS passes options to it, e.g. BENCH_ARGS="--rounds 5".
 BENCH_BINS = $(BUILD)/bench/fixed_responder $(BUILD)/bench/sign_bench
 

@@ -37,7 +37,7 @@ const NODE_AGENT_SOCKETS = 40; // ably-js's restAgentOptions default (maxSockets
 // ------------------------------------------------------------------------- test CA
 
 /** A CA and a server certificate (SAN IP:127.0.0.1), EC P-256, made with the openssl CLI. */
-function makeTestCa(dir) {
+export function makeTestCa(dir) {
   fs.mkdirSync(dir, { recursive: true });
   const f = (n) => path.join(dir, n);
   const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -68,7 +68,7 @@ function buildCStandIn(h, dir) {
   }
 }
 
-async function startStandIn(h, dir, tls, impl, notes) {
+export async function startStandIn(h, dir, tls, impl, notes) {
   let cmd = process.execPath;
   let args = [path.join(h.here, 'delayed-standin.mjs')];
   let label = 'delayed stand-in in Node (delayed-standin.mjs: node:http2, HTTPS, h2 offered, 1000 streams)';
@@ -156,12 +156,14 @@ function statsDelta(a, b) {
 
 // --------------------------------------------------------------------------- servers
 
-async function startOurs(h, dir, name, up, tls, o) {
+/** o.settings: settings added to (or replacing) these, e.g. another mode (tests/bench/reload.mjs). */
+export async function startOurs(h, dir, name, up, tls, o) {
   const sock = path.join(dir, `${name}.sock`);
   const conf = path.join(dir, `${name}.conf`);
   const settings = {
     mode: 'token', rest_host: `127.0.0.1:${up.port}`, fallback_hosts: '', tls: 'on', ca_file: tls.ca,
     query_time: 'off', connect_timeout_ms: 5000, request_timeout_ms: 10000, upstream_timeout_ms: 10000,
+    ...(o.settings || {}),
   };
   await fsp.writeFile(conf, '# written by tests/bench/rtt.mjs\n' +
     Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n', { mode: 0o600 });
@@ -176,7 +178,7 @@ async function startOurs(h, dir, name, up, tls, o) {
   return {
     name, kind: 'ours', upstream: up, procs: [be, ng.proc], backendPgid: be.pid, nginxPgid: ng.proc.pid,
     pgids: [be.pid, ng.proc.pid], url: `http://127.0.0.1:${ng.port}/request-token`, args,
-    errorLog: path.join(path.dirname(ng.conf), 'logs/error.log'),
+    errorLog: path.join(path.dirname(ng.conf), 'logs/error.log'), conf, settings, log,
     workers() { return h.groupMembers([be.pid]).filter((m) => m.pid !== be.pid).map((m) => m.pid); },
   };
 }

@@ -4,7 +4,7 @@
 // all measured in one run on this machine. Prints a table and a verdict line per target of
 // issues 7 and 12, and writes tests/bench/results/latest.json (raw figures) and latest.txt.
 //
-//   node tests/bench/run.mjs [--section all|main|rtt] [--build build] [--duration 2]
+//   node tests/bench/run.mjs [--section all|main|rtt|reload] [--build build] [--duration 2]
 //        [--rounds 5] [--conns 8,64] [--warmup 1] [--node-warmup 6] [--setups a,b,...]
 //        [--mem-requests 100000] [--no-memory] [--no-sign] [--no-probe] [--quick] [--keep]
 //        [--out DIR] [--workers 2] [--threads 2 (wrk's)]
@@ -12,12 +12,17 @@
 //        [--rtt-ms 0,20,50,100] [--rtt-conns 64,512] [--rtt-rounds 3]
 //        [--rtt-duration (as --duration)] [--rtt-standin c|node] [--storm-requests 5000]
 //        [--storm-conns 1000] [--no-storm] [--no-emulator-pair]
+//        [--reload-conns 64,512] [--reload-duration 10 (or --duration when given)]
+//        [--reload-every-ms 1000] [--reload-rtt-ms 50] [--reload-settings token,token-request]
 //
 // Sections: `main` is everything below; `rtt` is token mode at a round trip to Ably
 // (tests/bench/rtt.mjs: a delayed HTTPS/HTTP-2 stand-in, ours vs Node at each round trip
 // and connection count, upstream connections and memory per worker, a renewal storm).
-// Default: both (only `main` when --setups is given). `--section rtt` alone keeps the
-// other section's figures in results/latest.* and replaces only its own.
+// `reload` is SIGHUP reloads under load (tests/bench/reload.mjs: wrk runs with and without a
+// reload every second, back to back, through nginx with kept FastCGI connections, `token`
+// mode with Ably a round trip away and `token-request` mode).
+// Default: all three (only `main` when --setups is given). `--section rtt` (or `reload`)
+// alone keeps the other sections' figures in results/latest.* and replaces only its own.
 //
 // What runs (every process started here, on loopback, in a scratch dir, stopped by PID):
 //   nginx-return     nginx `return 200` with the same JSON bytes as a TokenRequest answer
@@ -51,6 +56,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runRtt, rttText, rttMarkdown, RTT_TEXT_MARK, RTT_MD_MARK } from './rtt.mjs';
+import { runReload, reloadText, reloadMarkdown, RELOAD_TEXT_MARK, RELOAD_MD_MARK, RELOAD_SETTINGS } from './reload.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -60,7 +66,8 @@ const WALL_LIMIT_MS = 20 * 60 * 1000; // the whole run, whatever happens
 
 // ------------------------------------------------------------------------------ options
 
-const { values: opt } = parseArgs({
+const { values: opt, tokens: optTokens } = parseArgs({
+  tokens: true,
   options: {
     build: { type: 'string', default: 'build' },
     duration: { type: 'string', default: '2' },
@@ -83,6 +90,11 @@ const { values: opt } = parseArgs({
     'storm-conns': { type: 'string', default: '1000' },
     'no-storm': { type: 'boolean', default: false },
     'no-emulator-pair': { type: 'boolean', default: false },
+    'reload-conns': { type: 'string', default: '64,512' },
+    'reload-duration': { type: 'string' },
+    'reload-every-ms': { type: 'string', default: '1000' },
+    'reload-rtt-ms': { type: 'string', default: '50' },
+    'reload-settings': { type: 'string', default: RELOAD_SETTINGS.join(',') },
     'no-memory': { type: 'boolean', default: false },
     'no-sign': { type: 'boolean', default: false },
     'no-probe': { type: 'boolean', default: false },
@@ -119,6 +131,15 @@ const RTT_MS = opt['rtt-ms'].split(',').map(Number);
 const RTT_CONNS = opt['rtt-conns'].split(',').map(Number);
 const RTT_ROUNDS = Number(opt['rtt-rounds']);
 const RTT_DURATION = Number(opt['rtt-duration'] ?? opt.duration);
+const RUN_RELOAD = SECTION === 'all' || SECTION === 'reload';
+const RELOAD_CONNS = opt['reload-conns'].split(',').map(Number);
+// 10 s runs unless --reload-duration, or --duration itself (2 s at least: room for a
+// reload), is on the command line.
+const givenDuration = optTokens.some((t) => t.kind === 'option' && t.name === 'duration');
+const RELOAD_DURATION = Number(opt['reload-duration'] ?? (givenDuration ? Math.max(2, Number(opt.duration)) : (opt.quick ? 3 : 10)));
+const RELOAD_EVERY_MS = Number(opt['reload-every-ms']);
+const RELOAD_RTT_MS = Number(opt['reload-rtt-ms']);
+const RELOAD_WHICH = opt['reload-settings'].split(',');
 const WARMUP = Number(opt.warmup);
 const NODE_WARMUP = Number(opt['node-warmup']);
 const MEM_REQUESTS = Number(opt['mem-requests']);
@@ -129,7 +150,13 @@ const RESPONDER = path.join(buildDir, 'bench/fixed_responder');
 const SIGN_BENCH = path.join(buildDir, 'bench/sign_bench');
 const need = (ok, msg) => { if (!ok) { console.error(`bench: ${msg}`); process.exit(2); } };
 need(Number.isInteger(DURATION) && DURATION >= 1 && Number.isInteger(WARMUP) && Number.isInteger(NODE_WARMUP) && ROUNDS >= 1 && CONNS.every((c) => c >= 1) && THREADS >= 1 && (TOKEN_THREADS === null || (Number.isInteger(TOKEN_THREADS) && TOKEN_THREADS >= 1)), 'bad --duration/--warmup (whole seconds, wrk takes no less)/--rounds/--conns/--threads/--token-threads');
-need(['all', 'main', 'rtt'].includes(SECTION), 'bad --section (all, main or rtt)');
+need(['all', 'main', 'rtt', 'reload'].includes(SECTION), 'bad --section (all, main, rtt or reload)');
+need(!RUN_RELOAD || RELOAD_CONNS.every((c) => Number.isInteger(c) && c >= 1) && Number.isInteger(RELOAD_DURATION) && RELOAD_DURATION >= 2
+  && Number.isInteger(RELOAD_EVERY_MS) && RELOAD_EVERY_MS >= 100 && RELOAD_EVERY_MS * 1.5 <= RELOAD_DURATION * 1000
+  && Number.isInteger(RELOAD_RTT_MS) && RELOAD_RTT_MS >= 0 && RELOAD_WHICH.length > 0
+  && RELOAD_WHICH.every((x) => RELOAD_SETTINGS.includes(x)),
+`bad --reload-conns/--reload-duration (whole s, >= 2)/--reload-every-ms (>= 100, room for one reload in a run)/` +
+  `--reload-rtt-ms/--reload-settings (of ${RELOAD_SETTINGS.join(', ')})`);
 need(RTT_MS.every((x) => Number.isInteger(x) && x >= 0) && RTT_MS.includes(0) && RTT_CONNS.every((c) => Number.isInteger(c) && c >= 1)
   && Number(opt['storm-requests']) >= 1 && Number(opt['storm-conns']) >= 1 && Number.isInteger(RTT_ROUNDS) && RTT_ROUNDS >= 1
   && Number.isInteger(RTT_DURATION) && RTT_DURATION >= 1 && ['c', 'node'].includes(opt['rtt-standin']),
@@ -1032,7 +1059,16 @@ async function main() {
       process.stdout.write(text);
     }
 
-    let out = result;
+    // Each section's part of results/latest.*: this run's if it ran, else the one recorded
+    // before (a section run alone replaces only its own part).
+    const parts = { main: RUN_MAIN ? { text, md } : previous.parts.main, rtt: previous.parts.rtt, reload: previous.parts.reload };
+    const out = RUN_MAIN ? result : previous.json && previous.json.summary ? { ...previous.json } : { ...result };
+    if (RUN_MAIN) {
+      for (const k of ['rtt', 'reload']) if (previous.json?.[k]) out[k] = previous.json[k];
+    }
+    let first = !RUN_MAIN;
+    const show = (t) => { process.stdout.write(`${first ? '' : '\n'}${t}`); first = false; };
+    const sectionMachine = () => (RUN_MAIN ? undefined : { ...result.machine, loadavg_at_end: os.loadavg() });
     if (RUN_RTT) {
       const rtt = await runRtt(rttHelpers(), dir, {
         rtts: RTT_MS, conns: RTT_CONNS, rounds: RTT_ROUNDS, duration: RTT_DURATION, warmup: WARMUP, nodeWarmup: NODE_WARMUP,
@@ -1041,22 +1077,31 @@ async function main() {
         stormConns: Number(opt['storm-conns']), emulator: !opt['no-emulator-pair'], previous: previous.json,
       });
       Object.assign(rtt, { date: new Date().toISOString(), command: result.command, binary: result.binary,
-        machine: RUN_MAIN ? undefined : { ...result.machine, loadavg_at_end: os.loadavg() } });
-      const rtext = rttText(rtt, rttHelpers());
-      process.stdout.write(`${RUN_MAIN ? '\n' : ''}${rtext}`);
-      if (RUN_MAIN) {
-        result.rtt = rtt;
-        text += `\n${rtext}`;
-        md += `\n${rttMarkdown(rtt, rttHelpers())}`;
-      } else {
-        // Only this section ran: the other one's figures stay as they were recorded.
-        out = previous.json && previous.json.summary ? { ...previous.json, rtt } : { ...result, rtt };
-        text = `${previous.text ? `${previous.text.replace(/\n+$/, '')}\n\n` : ''}${rtext}`;
-        md = `${previous.md ? `${previous.md.replace(/\n+$/, '')}\n\n` : ''}${rttMarkdown(rtt, rttHelpers())}`;
-      }
+        machine: sectionMachine() });
+      if (!RUN_MAIN) rtt.elapsed_s = (Date.now() - t0) / 1000;
+      out.rtt = rtt;
+      parts.rtt = { text: rttText(rtt, rttHelpers()), md: rttMarkdown(rtt, rttHelpers()) };
+      show(parts.rtt.text);
     }
+    if (RUN_RELOAD) {
+      const t1 = Date.now();
+      const loadavgAtStart = os.loadavg();
+      const rl = await runReload(rttHelpers(), dir, {
+        conns: RELOAD_CONNS, duration: RELOAD_DURATION, everyMs: RELOAD_EVERY_MS, rttMs: RELOAD_RTT_MS,
+        settings: RELOAD_WHICH, warmup: WARMUP,
+      });
+      Object.assign(rl, { date: new Date().toISOString(), command: result.command, binary: result.binary,
+        machine: sectionMachine(), loadavg_at_start: loadavgAtStart, loadavg_at_end: os.loadavg(),
+        elapsed_s: (Date.now() - t1) / 1000 });
+      out.reload = rl;
+      parts.reload = { text: reloadText(rl, rttHelpers()), md: reloadMarkdown(rl, rttHelpers()) };
+      show(parts.reload.text);
+    }
+    const join = (k) => ['main', 'rtt', 'reload'].map((p) => parts[p]?.[k]).filter((t) => t && t.trim())
+      .map((t) => t.replace(/\n+$/, '')).join('\n\n') + '\n';
+    text = join('text');
+    md = join('md');
     result.elapsed_s = (Date.now() - t0) / 1000;
-    if (out.rtt) out.rtt.elapsed_s = RUN_MAIN ? undefined : result.elapsed_s;
     await fsp.mkdir(opt.out, { recursive: true });
     await fsp.writeFile(path.join(opt.out, 'latest.json'), JSON.stringify(out, null, 1) + '\n');
     await fsp.writeFile(path.join(opt.out, 'latest.txt'), text);
@@ -1070,17 +1115,29 @@ async function main() {
   }
 }
 
-/** results/latest.* as they were before this run, each without its rtt section (the text
- *  and Markdown ones carry it last, after a marker line). */
+/** results/latest.* as they were before this run, and each section's part of the text and
+ *  Markdown ones (the main section first, then each other one from its marker line on). */
 function readPrevious() {
   const read = (f) => { try { return fs.readFileSync(path.join(opt.out, f), 'utf8'); } catch { return null; } };
   let json = null;
   try { json = JSON.parse(read('latest.json')); } catch { /* none, or not JSON */ }
-  const cut = (t, mark) => (t && t.includes(mark) ? t.slice(0, t.indexOf(mark)) : t);
-  return { json, text: cut(read('latest.txt'), RTT_TEXT_MARK), md: cut(read('latest.md'), RTT_MD_MARK) };
+  const split = (t, marks) => {
+    const out = { main: null, rtt: null, reload: null };
+    if (!t) return out;
+    const at = Object.entries(marks).map(([k, m]) => [k, t.indexOf(m)]).filter(([, i]) => i >= 0).sort((a, b) => a[1] - b[1]);
+    const ends = [...at.map(([, i]) => i), t.length];
+    out.main = t.slice(0, ends[0]);
+    at.forEach(([k, i], j) => { out[k] = t.slice(i, ends[j + 1]); });
+    return out;
+  };
+  const text = split(read('latest.txt'), { rtt: RTT_TEXT_MARK, reload: RELOAD_TEXT_MARK });
+  const md = split(read('latest.md'), { rtt: RTT_MD_MARK, reload: RELOAD_MD_MARK });
+  const parts = {};
+  for (const k of ['main', 'rtt', 'reload']) parts[k] = text[k] || md[k] ? { text: text[k], md: md[k] } : null;
+  return { json, parts };
 }
 
-/** What tests/bench/rtt.mjs uses of this file. */
+/** What tests/bench/rtt.mjs and reload.mjs use of this file. */
 function rttHelpers() {
   return { Proc, waitFor, canConnect, getOnce, jsonLine, startNginx, wrk, groupMembers, memOf, cpuTicks, cpuDelta,
     machineCpu, log, sleep, fmt, fmtK, pad, lpad, TEST_KEY, WORKERS, THREADS, SHIPPED_EXAMPLE, repo, here, CLK_TCK,
