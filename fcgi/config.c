@@ -58,6 +58,7 @@ config_free(struct config *c)
 		free(c->cors_origins[i]);
 	free(c->cors_origins);
 	free(c->health_path);
+	free(c->metrics_path);
 	free(c->path);
 	free(c->rest_host);
 	setting_free_list(c->fallback_hosts, c->n_fallback_hosts);
@@ -305,6 +306,13 @@ apply(struct config *c, const struct setting *s, const char *name,
 			return fail(err, errlen, o, "%s: %s", s->name,
 			    s->expect);
 		stored = set_string(&c->health_path, value);
+		break;
+	case SET_METRICS_PATH:
+		if (value[0] != '\0' && (value[0] != '/' ||
+		    strpbrk(value, "?# \t") != NULL))
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		stored = set_string(&c->metrics_path, value);
 		break;
 	case SET_LOG_LEVEL:
 		if (log_level_parse(value, &c->log_level) != 0)

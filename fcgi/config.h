@@ -37,6 +37,7 @@ struct config {
 	size_t n_cors_origins;
 	size_t max_body;              /* bytes */
 	char *health_path;            /* NULL = no health answer */
+	char *metrics_path;           /* NULL = no metrics answer */
 	enum log_level log_level;
 	char *path;                   /* the config file, NULL if none */
 

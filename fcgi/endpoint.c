@@ -11,6 +11,7 @@
 #include "crypto.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "response.h"
 #include "token_request.h"
@@ -121,6 +122,32 @@ health(const struct endpoint *ep, struct buf *out,
 	return resp_ok(out, "application/json", body, (size_t)n, cors);
 }
 
+/* The metrics answer: the whole service's counters (metrics.h). */
+static enum tok_err
+metrics_answer(struct buf *out, const struct resp_cors *cors)
+{
+	struct buf text;
+	enum tok_err rc;
+
+	buf_init(&text, METRICS_TEXT_MAX);
+	rc = metrics_render(&text);
+	if (rc == TOK_OK)
+		rc = resp_ok(out, METRICS_CONTENT_TYPE, text.data, text.len,
+		    cors);
+	buf_free(&text);
+	return rc;
+}
+
+/* Whether a request counts in the metrics: not the probes of the health
+ * and metrics paths, asked all the time by monitoring. */
+static int
+counted(const struct config *c, const char *path)
+{
+	return path == NULL || !((c->health_path != NULL &&
+	    strcmp(path, c->health_path) == 0) || (c->metrics_path != NULL &&
+	    strcmp(path, c->metrics_path) == 0));
+}
+
 /* A token-mode request waiting for Ably: what its answer needs later. */
 struct endpoint_call {
 	struct endpoint *ep;
@@ -160,6 +187,8 @@ token_answered(void *ctx, enum tok_err rc, char *details,
 		e = *err;
 	}
 	free(details);
+	if (rc == TOK_OK)
+		metrics_issued(call->ep->cfg->mode);
 	policy_decision_free(&call->d);
 	finish_answer(call->ep, &call->r, &out, rc, &e, NULL, &call->cors,
 	    call->who, call->t0);
@@ -226,6 +255,7 @@ token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
 	free(body);
 	if (rc != TOK_OK)
 		return tok_fail(e, rc, 0, "could not build the answer");
+	metrics_issued(c->mode);
 	return TOK_OK;
 }
 
@@ -248,6 +278,10 @@ finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
 				buf_reset(out);
 		}
 	}
+	if (counted(ep->cfg, r->path))
+		metrics_request(ep->cfg->mode, metrics_answer_status(out->data,
+		    out->len), rc == TOK_OK ? 0 : tok_ably_code(e),
+		    endpoint_now_ms() - t0);
 	log_escape(path, sizeof(path), r->path ? r->path : "?",
 	    r->path ? strlen(r->path) : 1);
 	if (rc != TOK_OK)
@@ -294,6 +328,18 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 			    "the health path answers GET only");
 		} else {
 			rc = health(ep, out, &cors);
+			if (rc != TOK_OK)
+				tok_fail(&e, rc, 0, "could not build the answer");
+		}
+	} else if (c->metrics_path != NULL && r.path != NULL &&
+	    strcmp(r.path, c->metrics_path) == 0) {
+		/* Counts only, for a scraper; GET only, like health. */
+		if (r.method != REQ_GET) {
+			allow = "GET";
+			rc = tok_fail(&e, TOK_EMETHOD, 40500,
+			    "the metrics path answers GET only");
+		} else {
+			rc = metrics_answer(out, &cors);
 			if (rc != TOK_OK)
 				tok_fail(&e, rc, 0, "could not build the answer");
 		}

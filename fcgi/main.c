@@ -31,6 +31,7 @@
 #include "config.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "peers.h"
 #include "worker.h"
 
@@ -104,6 +105,8 @@ usage(FILE *f)
 "appId.keyId:secret; it overrides the config file's key.\n"
 "FCGI_WEB_SERVER_ADDRS: on a TCP socket, the web servers' addresses\n"
 "(comma-separated); connections from others are closed.\n"
+"Metrics: GET metrics_path (default /metrics) answers Prometheus text\n"
+"for every worker together; keep it from the world in the web server.\n"
 "Exit status: 0 ok, 2 bad usage or settings, 1 could not run.\n");
 }
 
@@ -166,6 +169,7 @@ supervise(const struct config *cfg, int fd, int n)
 		/* A worker that dies at once would otherwise spin. */
 		if (time(NULL) - born[i] < 1)
 			sleep(1);
+		metrics_worker_restarted();
 		pids[i] = spawn_worker(cfg, fd);
 		born[i] = time(NULL);
 		alive += pids[i] > 0;
@@ -266,6 +270,10 @@ run(const struct options *o)
 		goto out;
 	}
 	install_signals();
+	/* Before any fork: the workers share the counters (metrics.h). */
+	if (metrics_open(VERSION) != 0)
+		log_warn("no shared memory for the metrics: each process "
+		    "counts its own");
 	if (is_cgi) {
 		rc = cgi_serve(&cfg);
 	} else if (o->listen_spec != NULL) {

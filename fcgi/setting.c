@@ -44,6 +44,9 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_LOG_LEVEL] = { SET_LOG_LEVEL, "log_level", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "info", ANY, "expected error, warn, info or "
 	    "debug" },
+	[SET_METRICS_PATH] = { SET_METRICS_PATH, "metrics_path", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, "/metrics", ANY, "expected a path starting "
+	    "with '/', or empty to disable" },
 	[SET_REST_HOST] = { SET_REST_HOST, "rest_host", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "main.realtime.ably.net", TOKEN, "expected "
 	    "a host name or address, optionally with :port" },

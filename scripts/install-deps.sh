@@ -24,7 +24,11 @@ say() { echo "install-deps: $*"; }
 
 packages=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libjson-c-dev
           libssl-dev libcmocka-dev valgrind wrk chromium chromium-driver
-          apache2 libapache2-mod-fcgid systemd)
+          apache2 libapache2-mod-fcgid systemd
+          # tests/integration/metrics.test.mjs: a private Prometheus (started by
+          # the test on its own port; the service the package may start is
+          # never used) and the text format's parser from the Python client.
+          prometheus python3-prometheus-client)
 
 installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
