@@ -218,6 +218,10 @@ test_shared_across_fork(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		/* Only the parent's ends open here, so that its exit (a
+		 * failed check included) ends the wait below. */
+		close(to_parent[0]);
+		close(to_child[1]);
 		metrics_request(MODE_TOKEN, 200, 0, 5);
 		metrics_worker_restarted();
 		metrics_in_flight(1);
@@ -229,6 +233,8 @@ test_shared_across_fork(void **state)
 			_exit(1);
 		_exit(0);
 	}
+	close(to_parent[1]);
+	close(to_child[0]);
 	assert_int_equal(read(to_parent[0], &c, 1), 1);
 	metrics_in_flight(1);  /* the parent's own slot */
 	render(&b);
@@ -245,8 +251,6 @@ test_shared_across_fork(void **state)
 	buf_free(&b);
 	metrics_in_flight(-1);
 	close(to_parent[0]);
-	close(to_parent[1]);
-	close(to_child[0]);
 	close(to_child[1]);
 }
 
