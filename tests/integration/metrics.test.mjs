@@ -40,9 +40,13 @@ const stack = useStack({
     fallback_hosts: `127.0.0.1:${fallback.port}`,
     tls: 'off',
     client_id: 'metrics-client',
+    query_time: 'on',  // each worker asks GET /time: the clock offset gauge
   }),
 });
 
+const control = (url, what, body) => fetch(`${url}/_emulator/${what}`, {
+  method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+}).then((r) => assert.ok(r.status < 300, `emulator ${what}: ${r.status}`));
 const fault = (url, f) => fetch(`${url}/_emulator/faults`, {
   method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f),
 }).then((r) => assert.ok(r.status < 300, `emulator fault: ${r.status}`));
@@ -138,6 +142,9 @@ test('a known mix of requests, read back exactly by the text format\'s parser', 
   assert.equal(value(first, 'ably_token_requests_total', { mode: 'token', status: '200' }), 0);
   assert.equal(value(first, 'ably_token_build_info', { version }), 1);
 
+  // Both hosts' clocks 5 minutes ahead of ours.
+  await control(stack.emulatorUrl, 'clock', { offsetMs: 300000 });
+  await control(fallback.url, 'clock', { offsetMs: 300000 });
   // One token request held by Ably for a while: in flight while it waits.
   await fault(stack.emulatorUrl, { latencyMs: 1500, count: 1, routes: ['requestToken'] });
   const held = stack.get();
@@ -158,6 +165,8 @@ test('a known mix of requests, read back exactly by the text format\'s parser', 
 
   // The same exact answer on new connections, whichever worker serves them.
   for (let i = 0; i < 6; i++) checkAll(await parseExposition(await scrape()), expected());
+  const offset = value(await parseExposition(await scrape()), 'ably_token_ably_clock_offset_seconds');
+  assert.ok(Math.abs(offset - 300) < 1, `clock offset ${offset} s`);
   const fams = new Map((await parseExposition(await scrape())).map((s) => [s.family, s.type]));
   assert.equal(fams.get('ably_token_requests'), 'counter');
   assert.equal(fams.get('ably_token_request_duration_seconds'), 'histogram');
