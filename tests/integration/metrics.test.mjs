@@ -283,3 +283,13 @@ test('nginx refuses /metrics to a client that is not 127.0.0.1', async () => {
   assert.equal(await getFrom('127.0.0.2', '/healthz'), 200);
   assert.equal(await getFrom('127.0.0.1', '/metrics'), 200);
 });
+
+test('a request whose parameters are over 64 KiB, answered 431 unread, is counted too', async () => {
+  const r = await fcgiRequest({ path: stack.sockPath }, {
+    REQUEST_METHOD: 'GET', REQUEST_URI: '/request-token', QUERY_STRING: '', HTTP_X_BIG: 'x'.repeat(70 * 1024),
+  });
+  assert.equal(r.status, 431, r.stdout.slice(0, 200));
+  const samples = await parseExposition(await scrape());
+  assert.equal(value(samples, 'ably_token_requests_total', { mode: 'token', status: '431' }), 1);
+  assert.equal(value(samples, 'ably_token_errors_total', { code: '40000' }), 1);
+});
