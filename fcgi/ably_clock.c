@@ -156,8 +156,8 @@ ably_clock_wait(struct ably_clock *k, const char *host, long budget_ms,
 			query_free(q);
 			return -1;
 		}
-		ably_handles_prepare(k->handles, q->easy, url, NULL, budget_ms,
-		    &q->body, q->curl_err, &q->from_cdn);
+		ably_handles_prepare(k->handles, q->easy, url, NULL, NULL,
+		    budget_ms, &q->body, q->curl_err, &q->from_cdn);
 		q->sent_wall = clock_wall_ms();
 		if (upstream_start(k->up, q->easy, query_done, k) != TOK_OK) {
 			ably_handles_put(k->handles, q->easy);

@@ -131,6 +131,7 @@ ably_handles_put(struct ably_handles *p, CURL *h)
 	if (h == NULL)
 		return;
 	/* Don't keep pointers to a finished call's buffers. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, p->headers);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
@@ -140,10 +141,32 @@ ably_handles_put(struct ably_handles *p, CURL *h)
 		curl_easy_cleanup(h);
 }
 
+struct curl_slist *
+ably_handles_headers_with(const struct ably_handles *p, const char *line)
+{
+	struct curl_slist *list = NULL, *more;
+	const struct curl_slist *it;
+
+	for (it = p->headers; it != NULL; it = it->next) {
+		more = curl_slist_append(list, it->data);
+		if (more == NULL)
+			goto nomem;
+		list = more;
+	}
+	more = curl_slist_append(list, line);
+	if (more == NULL)
+		goto nomem;
+	return more;
+nomem:
+	curl_slist_free_all(list);  /* NULL is a no-op */
+	return NULL;
+}
+
 void
 ably_handles_prepare(struct ably_handles *p, CURL *h, const char *url,
-                     const char *post, long budget_ms, struct buf *body,
-                     char *err, int *from_cdn)
+                     const char *post, struct curl_slist *headers,
+                     long budget_ms, struct buf *body, char *err,
+                     int *from_cdn)
 {
 	long connect_ms = p->cfg->connect_timeout_ms;
 	long total_ms = p->cfg->request_timeout_ms;
@@ -156,6 +179,8 @@ ably_handles_prepare(struct ably_handles *p, CURL *h, const char *url,
 	err[0] = '\0';
 	*from_cdn = 0;
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, from_cdn);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER,
+	    headers != NULL ? headers : p->headers);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);

@@ -37,15 +37,24 @@ CURL *ably_handles_get(struct ably_handles *p);
  * exchange; kept as a spare or cleaned up. */
 void ably_handles_put(struct ably_handles *p, CURL *h);
 
+/* A list of the pool's request headers plus line (e.g. "traceparent:
+ * ..."), for one exchange's own headers: the caller's, to free with
+ * curl_slist_free_all() once the transfer is over. NULL when out of
+ * memory. */
+struct curl_slist *ably_handles_headers_with(const struct ably_handles *p,
+                                             const char *line);
+
 /* One exchange's options on h: url, post (the body, NULL for a GET; both
- * borrowed until the transfer ends), at most budget_ms for it (the
+ * borrowed until the transfer ends), headers (the exchange's own list,
+ * borrowed until then; NULL = the pool's), at most budget_ms for it (the
  * configured timeouts cap it too), the answer into body (reset first, at
  * most its max), libcurl's error text into err[CURL_ERROR_SIZE], and
  * *from_cdn set (cleared first) if the answer came with Server: CloudFront
  * (body, err and from_cdn borrowed until the transfer ends). */
 void ably_handles_prepare(struct ably_handles *p, CURL *h, const char *url,
-                          const char *post, long budget_ms, struct buf *body,
-                          char *err, int *from_cdn);
+                          const char *post, struct curl_slist *headers,
+                          long budget_ms, struct buf *body, char *err,
+                          int *from_cdn);
 
 /* Let h speak only https (tls) or only http: CURLOPT_PROTOCOLS_STR, or, if
  * libcurl is older than 7.85 or as_bits is set, the bitmask options

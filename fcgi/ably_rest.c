@@ -46,7 +46,7 @@ struct ably_call {
 	struct ably_rest *r;
 	const struct ably_key *k;
 	struct ably_token_ask ask;
-	char rid[32];
+	char rid[LOG_REQUEST_ID_MAX + 1];
 	ably_done_fn done;
 	void *ctx;
 	long long start, deadline;  /* monotonic ms */
@@ -57,6 +57,8 @@ struct ably_call {
 	int resigned;             /* retried after Ably saw a replay (40105) */
 	enum ably_answer_verdict last;
 	CURL *easy;               /* the try in flight, or NULL */
+	struct curl_slist *headers;  /* with the traceparent; NULL = none */
+	const char *host;         /* the last host tried (r->hosts' name) */
 	char *json;               /* its signed TokenRequest (wiped after) */
 	long long try_start;
 	struct buf body;
@@ -91,6 +93,7 @@ ably_rest_free(struct ably_rest *r)
 			free(c->json);
 		}
 		buf_free(&c->body);
+		curl_slist_free_all(c->headers);
 		free(c->details);
 		free(c);
 	}
@@ -130,24 +133,35 @@ ably_rest_new(const struct config *cfg, struct upstream *up,
 static void next_try(struct ably_call *c);
 
 /* The call is over: count it and take it off the list; *details gets the
- * answer on success. The caller reports it and frees it. */
+ * answer on success, *rep how it went. The caller reports it and frees
+ * it. */
 static enum tok_err
-conclude(struct ably_call *c, char **details)
+conclude(struct ably_call *c, char **details, struct ably_call_report *rep)
 {
 	struct ably_rest *r = c->r;
 	enum tok_err rc;
 	long latency = (long)(clock_mono_ms() - c->start);
 
 	*details = NULL;
+	rep->host = c->host;
+	rep->tries = (unsigned)c->tried;
+	rep->latency_ms = latency;
 
 	if (c->last == ABLY_ANSWER_OK) {
 		*details = c->details;  /* handed over */
 		c->details = NULL;
 		rc = TOK_OK;
 		r->stats.last_ok_ms = clock_wall_ms();
+		r->stats.failing_since_ms = 0;
 	} else {
 		r->stats.failures++;
 		r->stats.last_failure_ms = clock_wall_ms();
+		/* Ably's own refusal shows Ably is there; anything else
+		 * means no host answered (readiness, endpoint.c). */
+		if (c->last == ABLY_ANSWER_FINAL)
+			r->stats.failing_since_ms = 0;
+		else if (r->stats.failing_since_ms == 0)
+			r->stats.failing_since_ms = clock_wall_ms();
 		if (c->last == ABLY_ANSWER_FINAL)
 			rc = c->e.kind;
 		else if (c->last == ABLY_ANSWER_TIMEOUT)
@@ -168,6 +182,8 @@ conclude(struct ably_call *c, char **details)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	buf_free(&c->body);
+	curl_slist_free_all(c->headers);
+	c->headers = NULL;
 	return rc;
 }
 
@@ -175,10 +191,11 @@ conclude(struct ably_call *c, char **details)
 static void
 finish(struct ably_call *c)
 {
+	struct ably_call_report rep;
 	char *details;
-	enum tok_err rc = conclude(c, &details);
+	enum tok_err rc = conclude(c, &details, &rep);
 
-	c->done(c->ctx, rc, details, &c->e);
+	c->done(c->ctx, rc, details, &c->e, &rep);
 	free(c);
 }
 
@@ -293,12 +310,13 @@ try_start(struct ably_call *c, const char *host, long budget_ms)
 	if (crypto_nonce(nonce) != TOK_OK ||
 	    tr_build(c->k, &p, &c->json, NULL) != TOK_OK)
 		goto fail;
-	ably_handles_prepare(r->handles, h, url, c->json, budget_ms, &c->body,
-	    c->curl_err, &c->from_cdn);
+	ably_handles_prepare(r->handles, h, url, c->json, c->headers, budget_ms,
+	    &c->body, c->curl_err, &c->from_cdn);
 	c->try_start = clock_mono_ms();
 	if (upstream_start(r->up, h, token_done, c) != TOK_OK)
 		goto fail;
 	c->easy = h;
+	c->host = host;
 	c->tried++;
 	r->stats.tries++;
 	return 0;
@@ -367,6 +385,19 @@ ably_request_token_start(struct ably_rest *r, const struct ably_key *k,
 	c->start = clock_mono_ms();
 	c->deadline = c->start + r->cfg->upstream_timeout_ms;
 	c->last = ABLY_ANSWER_RETRY;
+	if (ask->traceparent != NULL) {
+		/* This call's own header list: the pool's and the caller's
+		 * trace context, which Ably may record with the request. */
+		char line[96];
+
+		(void)snprintf(line, sizeof(line), "traceparent: %.60s",
+		    ask->traceparent);
+		c->headers = ably_handles_headers_with(r->handles, line);
+		if (c->headers == NULL) {
+			free(c);
+			return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
+		}
+	}
 	buf_init(&c->body, MAX_RESPONSE);
 	c->n = ably_hosts_plan(&r->hosts, c->order);
 	if (c->n > 1 + MAX_FALLBACK_TRIES)
@@ -380,8 +411,9 @@ ably_request_token_start(struct ably_rest *r, const struct ably_key *k,
 	/* Never call back from here: a call over before it waited is
 	 * answered by the return value. */
 	if (advance(c)) {
+		struct ably_call_report rep;
 		char *details;
-		enum tok_err rc = conclude(c, &details);
+		enum tok_err rc = conclude(c, &details, &rep);
 
 		free(details);  /* cannot be: nothing was tried */
 		*e = c->e;
@@ -401,10 +433,12 @@ struct sync_wait {
 };
 
 static void
-sync_done(void *ctx, enum tok_err rc, char *details, const struct tok_error *e)
+sync_done(void *ctx, enum tok_err rc, char *details, const struct tok_error *e,
+          const struct ably_call_report *rep)
 {
 	struct sync_wait *w = ctx;
 
+	(void)rep;
 	w->done = 1;
 	w->rc = rc;
 	w->details = details;

@@ -30,6 +30,17 @@ struct ably_token_ask {
 	long long ttl;           /* ms; 0 = Ably's default */
 	const char *capability;  /* canonical JSON; NULL = the key's */
 	const char *client_id;   /* NULL = none */
+	/* A W3C traceparent to pass on as a request header to Ably (a value
+	 * trace_parse_traceparent() made), or NULL for none. */
+	const char *traceparent;
+};
+
+/* How a call went, for the request's log line (valid during the
+ * callback only). */
+struct ably_call_report {
+	const char *host;     /* the last host tried; NULL if none was */
+	unsigned tries;       /* HTTP tries, fallbacks included */
+	long latency_ms;      /* from the start to the answer */
 };
 
 /* Counters for the health answer: the worker's. */
@@ -39,6 +50,9 @@ struct ably_rest_stats {
 	unsigned long tries;        /* HTTP attempts, fallbacks included */
 	long long last_ok_ms;       /* wall clock of the last success, 0 never */
 	long long last_failure_ms;  /* wall clock of the last failure, 0 never */
+	long long failing_since_ms; /* wall clock of the first call since Ably
+	                             * last answered on which no host answered;
+	                             * 0 while Ably answers */
 	long last_latency_ms;       /* of the last call, all tries included */
 	long long clock_offset_ms;  /* Ably's clock minus ours (query_time) */
 	int clock_known;
@@ -50,9 +64,10 @@ struct ably_rest_stats {
  * (token, keyName, issued, expires, capability, clientId), the callee's to
  * free; otherwise details is NULL and e holds Ably's 4xx passed on (status
  * and code), 502/50002 when every host failed, or 504/50003 when the
- * deadline came first. */
+ * deadline came first. rep says how the call went. */
 typedef void (*ably_done_fn)(void *ctx, enum tok_err rc, char *details,
-                             const struct tok_error *e);
+                             const struct tok_error *e,
+                             const struct ably_call_report *rep);
 
 /* Call once per process before any client is made (before forking). */
 enum tok_err ably_rest_global_init(void)

@@ -25,6 +25,26 @@ static const char *const mode_names[MODE__MAX] = {
 	[MODE_TOKEN] = "token",
 };
 
+void
+config_warn(const struct config *c)
+{
+	if (!key_loaded(&c->key))
+		log_warn("no Ably key configured (ABLY_API_KEY or key = ...): "
+		    "every token request will be answered with a 500 error");
+	if (key_loaded(&c->previous_key) && key_loaded(&c->key) &&
+	    strcmp(c->previous_key.name, c->key.name) == 0 &&
+	    c->previous_key.secret_len == c->key.secret_len &&
+	    crypto_equal(c->previous_key.secret, c->key.secret,
+	    c->key.secret_len))
+		log_warn("previous_key (from %s) is the same key as key: a "
+		    "rotation needs the new key in key and the old one in "
+		    "previous_key", c->previous_key_source);
+	else if (key_loaded(&c->previous_key))
+		log_info("key rotation: ids issued with previous_key %s (from "
+		    "%s) are still accepted; remove it once the overlap is "
+		    "over", c->previous_key.name, c->previous_key_source);
+}
+
 const char *
 config_mode_name(enum tok_mode m)
 {
@@ -50,6 +70,7 @@ config_free(struct config *c)
 	size_t i;
 
 	key_clear(&c->key);
+	key_clear(&c->previous_key);
 	free(c->client_id);
 	cap_free(c->capability);
 	free(c->capability_text);
@@ -59,6 +80,7 @@ config_free(struct config *c)
 	free(c->cors_origins);
 	free(c->health_path);
 	free(c->metrics_path);
+	free(c->ready_path);
 	free(c->path);
 	free(c->rest_host);
 	setting_free_list(c->fallback_hosts, c->n_fallback_hosts);
@@ -81,24 +103,31 @@ struct origin {
  * can still supply one. key_source records where it came from (for the
  * start-up line), never the secret. */
 static int
-set_key(struct config *c, const char *value, const struct origin *o,
-        char *err, size_t errlen)
+set_a_key(struct ably_key *key, char source[96], const char *name,
+          const char *value, const struct origin *o, char *err,
+          size_t errlen)
 {
 	struct tok_error e;
 	struct ably_key k;
 
 	if (value[0] == '\0') {
-		key_clear(&c->key);
-		c->key_source[0] = '\0';
+		key_clear(key);
+		source[0] = '\0';
 		return 0;
 	}
 	if (key_parse(value, &k, &e) != TOK_OK)
-		return fail(err, errlen, o, "key: %s", e.message);
-	key_clear(&c->key);
-	c->key = k;
-	(void)snprintf(c->key_source, sizeof(c->key_source), "%.95s",
-	    o->where);
+		return fail(err, errlen, o, "%s: %s", name, e.message);
+	key_clear(key);
+	*key = k;
+	(void)snprintf(source, 96, "%.95s", o->where);
 	return 0;
+}
+
+static int
+set_key(struct config *c, const char *value, const struct origin *o,
+        char *err, size_t errlen)
+{
+	return set_a_key(&c->key, c->key_source, "key", value, o, err, errlen);
 }
 
 /* The default capability, strictly parsed (it is what callers get), and
@@ -307,6 +336,16 @@ apply(struct config *c, const struct setting *s, const char *name,
 			    s->expect);
 		stored = set_string(&c->health_path, value);
 		break;
+	case SET_PREVIOUS_KEY:
+		return set_a_key(&c->previous_key, c->previous_key_source,
+		    "previous_key", value, o, err, errlen);
+	case SET_READY_PATH:
+		if (value[0] != '\0' && (value[0] != '/' ||
+		    strpbrk(value, "?# \t") != NULL))
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		stored = set_string(&c->ready_path, value);
+		break;
 	case SET_METRICS_PATH:
 		if (value[0] != '\0' && (value[0] != '/' ||
 		    strpbrk(value, "?# \t") != NULL))
@@ -314,8 +353,16 @@ apply(struct config *c, const struct setting *s, const char *name,
 			    s->expect);
 		stored = set_string(&c->metrics_path, value);
 		break;
+	case SET_READY_FAIL_AFTER:
+		c->ready_fail_after = n;
+		break;
 	case SET_LOG_LEVEL:
 		if (log_level_parse(value, &c->log_level) != 0)
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		break;
+	case SET_LOG_FORMAT:
+		if (log_format_parse(value, &c->log_format) != 0)
 			return fail(err, errlen, o, "%s: %s", s->name,
 			    s->expect);
 		break;
@@ -374,7 +421,8 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 {
 	int rc = 0, lineno = 0, key_line = 0;
 	char *data, *line, *next;
-	unsigned seen = 0;
+	unsigned long long seen = 0;  /* bit per setting id */
+	_Static_assert(SET__MAX <= 64, "seen has a bit for every setting");
 	size_t len = 0;
 	mode_t mode = 0;
 
@@ -411,15 +459,15 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 		/* A setting given twice is almost always a mistake (rules
 		 * keeps the same promise for its own). */
 		if (s->owner == SETTING_CONFIG) {
-			if (seen & (1u << s->id)) {
+			if (seen & (1ULL << s->id)) {
 				rc = fail(err, errlen, &o, "%s is set twice",
 				    name);
 				break;
 			}
-			seen |= 1u << s->id;
+			seen |= 1ULL << s->id;
 		}
 		rc = apply(c, s, name, value, &o, err, errlen);
-		if (rc == 0 && s->id == SET_KEY)
+		if (rc == 0 && (s->id == SET_KEY || s->id == SET_PREVIOUS_KEY))
 			key_line = lineno;
 		/* A max_ttl given (not the default) stays as given under
 		 * revocable_tokens, where it must then be at most 1 h. */
@@ -430,6 +478,10 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 	 * NUL-terminated pieces, so strlen() would stop after the first line. */
 	crypto_wipe(data, len);
 	free(data);
+	/* The log format holds from here, so that the warnings of the load
+	 * itself (the file's access, the policy checks) are written in it. */
+	if (rc == 0)
+		log_set_format(c->log_format);
 	if (rc == 0)
 		rc = config_file_check_access(path, mode, key_line,
 		    (flags & CONFIG_ALLOW_INSECURE) != 0, err, errlen);
@@ -491,6 +543,7 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	    "VITE_ABLY_KEY" };
 	struct origin o;
 	unsigned i;
+	enum log_format format_before = log_get_format();
 
 	memset(c, 0, sizeof(*c));
 	/* The built-in values come from the table, through the same code as
@@ -518,6 +571,14 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 			goto fail;
 		break;
 	}
+	if (getenv("ABLY_PREVIOUS_API_KEY") != NULL &&
+	    getenv("ABLY_PREVIOUS_API_KEY")[0] != '\0') {
+		(void)snprintf(o.where, sizeof(o.where), "ABLY_PREVIOUS_API_KEY");
+		if (set_a_key(&c->previous_key, c->previous_key_source,
+		    "previous_key", getenv("ABLY_PREVIOUS_API_KEY"), &o, err,
+		    errlen) != 0)
+			goto fail;
+	}
 	if (finish_rest(c, path, err, errlen) != 0)
 		goto fail;
 	if (config_check_policy(&c->rules, c->path, c->mode,
@@ -532,6 +593,7 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 	c->req_extra.group_param = c->rules.group_header;
 	return 0;
 fail:
+	log_set_format(format_before);  /* a failed load changes nothing */
 	config_free(c);
 	return -1;
 }

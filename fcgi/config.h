@@ -24,6 +24,9 @@
 struct config {
 	struct ably_key key;          /* empty when no key is configured */
 	char key_source[96];          /* where the key came from (no secret) */
+	struct ably_key previous_key; /* key rotation: still accepted for
+	                               * anonymous ids it issued; empty = none */
+	char previous_key_source[96];
 	enum tok_mode mode;
 	char *client_id;              /* NULL = anonymous tokens */
 	struct capability *capability;
@@ -38,7 +41,11 @@ struct config {
 	size_t max_body;              /* bytes */
 	char *health_path;            /* NULL = no health answer */
 	char *metrics_path;           /* NULL = no metrics answer */
+	char *ready_path;             /* NULL = no readiness answer */
+	long long ready_fail_after;   /* ms every Ably host may fail before
+	                               * not ready (token mode); 0 = never */
 	enum log_level log_level;
+	enum log_format log_format;   /* applied by config_load (see there) */
 	char *path;                   /* the config file, NULL if none */
 
 	/* token mode: where and how to reach Ably's REST API */
@@ -77,8 +84,16 @@ int config_load_ex(struct config *c, const char *path, unsigned flags,
                    char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* config_load and config_load_ex also set the log format (log.h) from
+ * log_format as soon as the file is read, so that their own warnings are
+ * in it; a load that fails puts back the format it found. */
+
 /* Release everything (wiping the key). Safe on a zeroed config. */
 void config_free(struct config *c);
+
+/* Log what is allowed but probably a mistake (no key, previous_key the
+ * same as key), and a key rotation in progress. */
+void config_warn(const struct config *c);
 
 const char *config_mode_name(enum tok_mode m);
 

@@ -196,14 +196,14 @@ conn_linger_read(struct conn_table *t, struct conn *c,
 }
 
 void
-conn_close_waiting(struct conn_table *t)
+conn_close_kept_idle(struct conn_table *t)
 {
 	int i;
 
 	for (i = 0; i < t->nslots; i++) {
 		struct conn *c = t->slots[i];
 
-		if (c->state == CONN_READING)
+		if (c->state == CONN_READING && !c->started && c->served > 0)
 			conn_close(t, c);
 	}
 }

@@ -111,8 +111,11 @@ void conn_linger_read(struct conn_table *t, struct conn *c,
 /* Close the connection idle longest; 0 if none is idle. */
 int conn_evict_idle(struct conn_table *t);
 
-/* Close every connection waiting for a request (draining). */
-void conn_close_waiting(struct conn_table *t);
+/* Close every kept connection waiting, with no byte of a next request
+ * (draining). A new connection is left to send its first request: the
+ * web server wrote it, or is about to, and it would be lost; the
+ * first-byte deadline bounds the wait. */
+void conn_close_kept_idle(struct conn_table *t);
 
 /* Drop connections past their deadline, and set t->next_sweep. */
 void conn_sweep(struct conn_table *t, long long now);

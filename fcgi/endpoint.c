@@ -138,15 +138,69 @@ metrics_answer(struct buf *out, const struct resp_cors *cors)
 	return rc;
 }
 
-/* Whether a request counts in the metrics: not the probes of the health
- * and metrics paths, asked all the time by monitoring. */
+/* Whether a request counts in the metrics: not the probes of the health,
+ * ready and metrics paths, asked all the time by monitoring. */
 static int
 counted(const struct config *c, const char *path)
 {
 	return path == NULL || !((c->health_path != NULL &&
-	    strcmp(path, c->health_path) == 0) || (c->metrics_path != NULL &&
+	    strcmp(path, c->health_path) == 0) || (c->ready_path != NULL &&
+	    strcmp(path, c->ready_path) == 0) || (c->metrics_path != NULL &&
 	    strcmp(path, c->metrics_path) == 0));
 }
+
+/* Why this worker should get no traffic now, or NULL when it may: no
+ * key, shutting down, or (token mode) no Ably host has answered for
+ * ready_fail_after. That last one ends ready_fail_after after the last
+ * failure, so that a load balancer which stopped sending traffic (and so
+ * every new call that could show Ably is back) tries again. */
+static const char *
+not_ready(const struct endpoint *ep, char *why, size_t len)
+{
+	const struct config *c = ep->cfg;
+
+	if (!key_loaded(&c->key))
+		return "no Ably key is configured";
+	if (ep->stopping)
+		return "stopping";
+	if (ep->rest != NULL && c->ready_fail_after > 0) {
+		struct ably_rest_stats st;
+		long long now = endpoint_now_ms();
+
+		ably_rest_get_stats(ep->rest, &st);
+		if (st.failing_since_ms != 0 &&
+		    now - st.failing_since_ms >= c->ready_fail_after &&
+		    now - st.last_failure_ms < c->ready_fail_after) {
+			(void)snprintf(why, len, "no Ably host has answered "
+			    "for %lld s", (now - st.failing_since_ms) / 1000);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+/* The readiness answer: 200 "ready", or 503 "not ready: why", a line. */
+static enum tok_err
+ready(const struct endpoint *ep, struct buf *out, const struct resp_cors *cors)
+{
+	char why[96], body[128];
+	const char *no = not_ready(ep, why, sizeof(why));
+	int n = no == NULL ? snprintf(body, sizeof(body), "ready\n") :
+	    snprintf(body, sizeof(body), "not ready: %s\n", no);
+
+	if (n < 0 || (size_t)n >= sizeof(body))
+		return TOK_EINTERNAL;
+	return resp_status(out, no == NULL ? 200 : 503, "text/plain", body,
+	    (size_t)n, cors);
+}
+
+/* What a request's closing log line says, gathered as it goes (the rest
+ * is read from the request and the answer at the end). */
+struct request_note {
+	struct log_request line;
+	char client_id[IDENTITY_MAX_LEN + 1];
+	long long t0;  /* monotonic, as the call to Ably's latency */
+};
 
 /* A token-mode request waiting for Ably: what its answer needs later. */
 struct endpoint_call {
@@ -154,9 +208,8 @@ struct endpoint_call {
 	struct request r;         /* owned (parsed), without its source */
 	struct decision d;        /* owned; the ask borrows from it */
 	struct resp_cors cors;    /* allow_origin points into r */
-	char rid[32];
-	char who[96];
-	long long t0;
+	char rid[LOG_REQUEST_ID_MAX + 1];
+	struct request_note note;
 	endpoint_done_fn done;
 	void *ctx;
 };
@@ -164,19 +217,23 @@ struct endpoint_call {
 static void finish_answer(struct endpoint *ep, struct request *r,
                           struct buf *out, enum tok_err rc,
                           struct tok_error *e, const char *allow,
-                          const struct resp_cors *cors, const char *who,
-                          long long t0);
+                          const struct resp_cors *cors,
+                          struct request_note *note);
 
 /* Ably answered (or the deadline came): build the answer, hand it over. */
 static void
 token_answered(void *ctx, enum tok_err rc, char *details,
-               const struct tok_error *err)
+               const struct tok_error *err,
+               const struct ably_call_report *rep)
 {
 	struct endpoint_call *call = ctx;
 	struct tok_error e = { TOK_OK, 0, "", 0 };
 	struct buf out;
 
 	log_set_request_id(call->rid);
+	call->note.line.upstream_host = rep->host ? rep->host : "-";
+	call->note.line.upstream_tries = rep->tries;
+	call->note.line.upstream_ms = rep->latency_ms;
 	buf_init(&out, ENDPOINT_ANSWER_MAX);
 	if (rc == TOK_OK) {
 		rc = resp_ok(&out, "application/json", details, strlen(details),
@@ -191,7 +248,7 @@ token_answered(void *ctx, enum tok_err rc, char *details,
 		metrics_issued(call->ep->cfg->mode);
 	policy_decision_free(&call->d);
 	finish_answer(call->ep, &call->r, &out, rc, &e, NULL, &call->cors,
-	    call->who, call->t0);
+	    &call->note);
 	call->done(call->ctx, &out);
 	buf_free(&out);
 	free(call);
@@ -202,8 +259,9 @@ token_answered(void *ctx, enum tok_err rc, char *details,
  * the call to Ably started. */
 static enum tok_err
 token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
-             const struct resp_cors *cors, struct tok_error *e, char *who,
-             size_t wholen, const char *rid, struct endpoint_call **parked)
+             const struct resp_cors *cors, struct tok_error *e,
+             struct request_note *note, const char *rid,
+             struct endpoint_call **parked)
 {
 	const struct config *c = ep->cfg;
 	struct decision d;
@@ -214,11 +272,18 @@ token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
 	if (!key_loaded(&c->key))
 		return tok_fail(e, TOK_ECONFIG, 50000, "the token endpoint has "
 		    "no Ably key configured (set ABLY_API_KEY or key = ...)");
+	note->line.identity_source = rules_source_name(c->rules.source);
 	rc = policy_decide(r, c, &d, e);
+	note->line.rule_known = d.rule != NULL;
+	note->line.rule = d.rule != NULL ? d.rule->name : NULL;
 	if (rc != TOK_OK)
 		return rc;
-	log_escape(who, wholen, d.client_id ? d.client_id : "-",
-	    d.client_id ? strlen(d.client_id) : 1);
+	note->line.ttl_ms = d.ttl;
+	if (d.client_id != NULL) {
+		(void)snprintf(note->client_id, sizeof(note->client_id), "%s",
+		    d.client_id);
+		note->line.client_id = note->client_id;
+	}
 	if (c->mode == MODE_TOKEN) {
 		struct endpoint_call *call;
 		struct ably_token_ask ask;
@@ -237,6 +302,7 @@ token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
 		ask.ttl = call->d.ttl;
 		ask.capability = call->d.capability;
 		ask.client_id = call->d.client_id;
+		ask.traceparent = r->has_trace ? r->trace.header : NULL;
 		rc = ably_request_token_start(ep->rest, &c->key, &ask, rid,
 		    token_answered, call, e);
 		if (rc != TOK_OK) {
@@ -259,14 +325,27 @@ token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
 	return TOK_OK;
 }
 
+/* The HTTP status an answer starts with ("Status: NNN"), 0 if none. */
+static int
+answer_status(const struct buf *out)
+{
+	static const char head[] = "Status: ";
+	size_t n = sizeof(head) - 1;
+	int status = 0;
+
+	if (out->len >= n + 3 && memcmp(out->data, head, n) == 0)
+		(void)sscanf(out->data + n, "%3d", &status);
+	return status;
+}
+
 /* The end of every request: an error answer if it failed, the log line,
  * the request freed. */
 static void
 finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
               enum tok_err rc, struct tok_error *e, const char *allow,
-              const struct resp_cors *cors, const char *who, long long t0)
+              const struct resp_cors *cors, struct request_note *note)
 {
-	char path[96];
+	struct log_request *line = &note->line;
 
 	if (rc != TOK_OK) {
 		atomic_fetch_add_explicit(&ep->counts->errors, 1,
@@ -278,20 +357,21 @@ finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
 				buf_reset(out);
 		}
 	}
+	line->method = r->method_name;
+	line->path = r->path;
+	line->mode = config_mode_name(ep->cfg->mode);
+	line->status = rc != TOK_OK ? tok_error_status(e) : answer_status(out);
+	if (rc != TOK_OK) {
+		line->error_code = tok_ably_code(e);
+		line->error = e->message;
+	}
+	line->trace_id = r->has_trace ? r->trace.trace_id : NULL;
+	line->duration_ms = clock_mono_ms() - note->t0;
 	if (counted(ep->cfg, r->path))
-		metrics_request(ep->cfg->mode, metrics_answer_status(out->data,
-		    out->len), rc == TOK_OK ? 0 : tok_ably_code(e),
-		    endpoint_now_ms() - t0);
-	log_escape(path, sizeof(path), r->path ? r->path : "?",
-	    r->path ? strlen(r->path) : 1);
-	if (rc != TOK_OK)
-		(tok_error_status(e) >= 500 ? log_err : log_info)(
-		    "%s %s -> %d code=%d (%s) %lldms", r->method_name, path,
-		    tok_error_status(e), tok_ably_code(e), e->message,
-		    endpoint_now_ms() - t0);
-	else
-		log_info("%s %s -> ok clientId=%s %lldms", r->method_name, path,
-		    who, endpoint_now_ms() - t0);
+		metrics_request(ep->cfg->mode, line->status, rc == TOK_OK ? 0 :
+		    tok_ably_code(e), line->duration_ms);
+	log_request_line(rc != TOK_OK && tok_error_status(e) >= 500 ?
+	    LOGL_ERROR : LOGL_INFO, line);
 	req_free(r);
 }
 
@@ -305,15 +385,23 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 	struct request r;
 	struct resp_cors cors = { NULL, c->n_cors_origins > 0 };
 	const char *allow = NULL;
-	char rid[32], who[96] = "-";
-	long long t0 = endpoint_now_ms();
+	char rid[LOG_REQUEST_ID_MAX + 1];
+	struct request_note note;
 	enum tok_err rc;
 
+	memset(&note, 0, sizeof(note));
+	note.t0 = clock_mono_ms();
 	(void)snprintf(rid, sizeof(rid), "%ld-%lu", ep->pid,
 	    atomic_fetch_add_explicit(&ep->counts->requests, 1,
 	    memory_order_relaxed) + 1);
 	log_set_request_id(rid);
 	rc = req_parse(&r, src, c->max_body, &c->req_extra, &e);
+	/* The web server's id, when it passed one, ties the lines to its
+	 * access log; else the process's own. */
+	if (r.server_request_id[0] != '\0') {
+		(void)snprintf(rid, sizeof(rid), "%s", r.server_request_id);
+		log_set_request_id(rid);
+	}
 	if (config_origin_allowed(c, r.origin))
 		cors.allow_origin = r.origin;
 	if (rc != TOK_OK) {
@@ -328,6 +416,18 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 			    "the health path answers GET only");
 		} else {
 			rc = health(ep, out, &cors);
+			if (rc != TOK_OK)
+				tok_fail(&e, rc, 0, "could not build the answer");
+		}
+	} else if (c->ready_path != NULL && r.path != NULL &&
+	    strcmp(r.path, c->ready_path) == 0) {
+		/* Like the health path: never a credential. */
+		if (r.method != REQ_GET) {
+			allow = "GET";
+			rc = tok_fail(&e, TOK_EMETHOD, 40500,
+			    "the ready path answers GET only");
+		} else {
+			rc = ready(ep, out, &cors);
 			if (rc != TOK_OK)
 				tok_fail(&e, rc, 0, "could not build the answer");
 		}
@@ -354,8 +454,7 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 		rc = tok_fail(&e, TOK_EMETHOD, 40500,
 		    "only GET and POST are supported");
 	} else {
-		rc = token_answer(ep, &r, out, &cors, &e, who, sizeof(who), rid,
-		    &parked);
+		rc = token_answer(ep, &r, out, &cors, &e, &note, rid, &parked);
 	}
 	if (rc == TOK_OK && parked != NULL) {
 		/* Answered later, by token_answered(). */
@@ -363,14 +462,15 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 		parked->r = r;
 		parked->cors = cors;
 		memcpy(parked->rid, rid, sizeof(rid));
-		memcpy(parked->who, who, sizeof(who));
-		parked->t0 = t0;
+		parked->note = note;
+		if (note.line.client_id != NULL)  /* points into the copy */
+			parked->note.line.client_id = parked->note.client_id;
 		parked->done = done;
 		parked->ctx = ctx;
 		log_set_request_id(NULL);
 		return 0;
 	}
-	finish_answer(ep, &r, out, rc, &e, allow, &cors, who, t0);
+	finish_answer(ep, &r, out, rc, &e, allow, &cors, &note);
 	log_set_request_id(NULL);
 	return 1;
 }

@@ -31,6 +31,7 @@ struct endpoint {
 	struct endpoint_counts *counts;  /* &own, or the process's */
 	long pid;                /* this process, read once (after fork) */
 	struct ably_rest *rest;  /* token mode: this worker's client, borrowed */
+	int stopping;            /* shutting down: the ready path says 503 */
 };
 
 void endpoint_init(struct endpoint *ep, const struct config *cfg);

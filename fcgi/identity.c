@@ -251,7 +251,12 @@ identity_resolve(const struct request *r, const struct config *c,
 		/* ably-js asks again with the clientId its last token had:
 		 * keep it if this endpoint made it. */
 		if (asked->present && strcmp(asked->text, "*") != 0) {
-			if (!identity_anonymous_ok(&c->key, asked->text))
+			/* During a key rotation, ids the previous key
+			 * issued still renew (with the current key). */
+			if (!identity_anonymous_ok(&c->key, asked->text) &&
+			    (!key_loaded(&c->previous_key) ||
+			    !identity_anonymous_ok(&c->previous_key,
+			    asked->text)))
 				return tok_fail(e, TOK_EDENIED, 40300, "the "
 				    "requested clientId is not an anonymous id "
 				    "this endpoint issued");

@@ -13,14 +13,10 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -32,40 +28,17 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "peers.h"
+#include "signals.h"
+#include "supervisor.h"
 #include "worker.h"
 
 #define VERSION "0.1.0"
-#define MAX_WORKERS 256
+#define MAX_WORKERS 256  /* supervisor.c keeps at most this many */
 
-/* Set by SIGTERM/SIGINT in whichever thread takes it, read by all: an
- * atomic (lock-free, so safe in a handler), not just volatile. */
-static atomic_int stop_requested;
 /* FCGI_WEB_SERVER_ADDRS: who may connect over TCP (peers.h). */
 static struct peers web_servers;
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-/* No SA_RESTART: a blocked epoll_pwait() or waitpid() must return on SIGTERM
- * instead of holding it until the next request arrives. */
-static void
-install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);  /* a vanished peer is an error value */
-}
 
 static void
 usage(FILE *f)
@@ -101,94 +74,19 @@ usage(FILE *f)
 "  --allow-insecure-config  start even if the config file holding the key\n"
 "                       is readable by every user (logged as a warning)\n"
 "\n"
+"Signals: SIGTERM/SIGINT finish what is held, then exit. SIGHUP (with\n"
+"--listen or --workers) reloads: the settings are read again; if they\n"
+"are bad the error is logged and the old ones keep serving, else new\n"
+"workers start with them and the old ones finish what they hold.\n"
+"\n"
 "Environment: ABLY_API_KEY (or VITE_ABLY_KEY) holds the key,\n"
 "appId.keyId:secret; it overrides the config file's key.\n"
+"ABLY_PREVIOUS_API_KEY: during a key rotation, the key being replaced.\n"
 "FCGI_WEB_SERVER_ADDRS: on a TCP socket, the web servers' addresses\n"
 "(comma-separated); connections from others are closed.\n"
 "Metrics: GET metrics_path (default /metrics) answers Prometheus text\n"
 "for every worker together; keep it from the world in the web server.\n"
 "Exit status: 0 ok, 2 bad usage or settings, 1 could not run.\n");
-}
-
-static pid_t
-spawn_worker(const struct config *cfg, int fd)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int rc = worker_run(cfg, fd, &web_servers, &stop_requested);
-
-		/* The config (and the key in it) is freed by the exit path
-		 * of the parent's copy; wipe this process's copy too. */
-		config_free((struct config *)cfg);
-		_exit(rc);
-	}
-	if (pid < 0)
-		log_err("fork failed: %s", strerror(errno));
-	return pid;
-}
-
-/* Pre-fork n workers on fd, keep n running, stop them on SIGTERM. */
-static int
-supervise(const struct config *cfg, int fd, int n)
-{
-	pid_t pids[MAX_WORKERS];
-	time_t born[MAX_WORKERS];
-	int i, alive = 0;
-
-	for (i = 0; i < n; i++) {
-		pids[i] = spawn_worker(cfg, fd);
-		born[i] = time(NULL);
-		alive += pids[i] > 0;
-	}
-	log_info("serving with %d workers (mode %s)", n,
-	    config_mode_name(cfg->mode));
-	while (!stop_requested) {
-		int status;
-		pid_t pid = waitpid(-1, &status, 0);
-
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (i = 0; i < n && pids[i] != pid; i++)
-			;
-		if (i == n)
-			continue;
-		alive--;
-		pids[i] = -1;
-		if (stop_requested)
-			break;
-		if (WIFSIGNALED(status))
-			log_err("worker %ld killed by signal %d; restarting",
-			    (long)pid, WTERMSIG(status));
-		else
-			log_warn("worker %ld exited with %d; restarting",
-			    (long)pid, WEXITSTATUS(status));
-		/* A worker that dies at once would otherwise spin. */
-		if (time(NULL) - born[i] < 1)
-			sleep(1);
-		metrics_worker_restarted();
-		pids[i] = spawn_worker(cfg, fd);
-		born[i] = time(NULL);
-		alive += pids[i] > 0;
-	}
-	/* Drain: each worker answers the requests it holds (those waiting on
-	 * Ably too), then exits. */
-	for (i = 0; i < n; i++)
-		if (pids[i] > 0)
-			kill(pids[i], SIGTERM);
-	while (alive > 0) {
-		pid_t pid = waitpid(-1, NULL, 0);
-
-		if (pid < 0 && errno != EINTR)
-			break;
-		if (pid > 0)
-			alive--;
-	}
-	log_info("stopped");
-	return 0;
 }
 
 /* A count option's value, 1..max; -1 (said on stderr) if it is not one. */
@@ -261,33 +159,41 @@ run(const struct options *o)
 		    "socket on stdin, no CGI variables); see --help\n");
 		goto out;
 	}
-	if (!key_loaded(&cfg.key))
-		log_warn("no Ably key configured (ABLY_API_KEY or key = ...): "
-		    "every token request will be answered with a 500 error");
+	config_warn(&cfg);
 	if (ably_rest_global_init() != TOK_OK) {
 		fprintf(stderr, "ably-token: cannot initialise libcurl\n");
 		rc = 1;
 		goto out;
 	}
-	install_signals();
 	/* Before any fork: the workers share the counters (metrics.h). */
 	if (metrics_open(VERSION) != 0)
 		log_warn("no shared memory for the metrics: each process "
 		    "counts its own");
 	if (is_cgi) {
+		signals_install_alone();
 		rc = cgi_serve(&cfg);
-	} else if (o->listen_spec != NULL) {
+		goto out;
+	}
+	if (o->listen_spec != NULL) {
 		listen_fd = listen_open(o->listen_spec, o->mode, o->owner);
 		if (listen_fd < 0)
 			goto out;
-		rc = supervise(&cfg, listen_fd,
-		    o->workers ? (int)o->workers : 2);
+		fd = listen_fd;
+	} else if (fd < 0) {
+		fd = 0;  /* from mod_fcgid or spawn-fcgi; systemd's is fd 3 */
+	}
+	if (o->listen_spec != NULL || o->workers > 0) {
+		struct supervisor_reload how = { o->config_path, o->load_flags };
+
+		signals_install_supervisor();
+		loaded = 0;  /* supervise() owns the config from here */
+		rc = supervise(&cfg, &how, fd, o->workers ? (int)o->workers : 2,
+		    &web_servers);
 	} else {
-		/* Socket from mod_fcgid/spawn-fcgi (fd 0) or systemd (fd 3). */
-		if (fd < 0)
-			fd = 0;
-		rc = o->workers > 0 ? supervise(&cfg, fd, (int)o->workers) :
-		    worker_run(&cfg, fd, &web_servers, &stop_requested);
+		/* One process alone: its process manager restarts it. */
+		signals_install_alone();
+		(void)notify_ready("serving as one process");
+		rc = worker_run(&cfg, fd, &web_servers, &signals_stop);
 	}
 out:
 	if (listen_fd >= 0)

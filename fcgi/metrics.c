@@ -167,21 +167,6 @@ metrics_request(enum tok_mode mode, int status, int ably_code, long long ms)
 		add(&block->errors[code_index(ably_code)], 1);
 }
 
-int
-metrics_answer_status(const char *answer, size_t len)
-{
-	static const char head[] = "Status: ";
-	size_t n = sizeof(head) - 1;
-
-	if (len < n + 3 || memcmp(answer, head, n) != 0 ||
-	    answer[n] < '1' || answer[n] > '5' ||
-	    answer[n + 1] < '0' || answer[n + 1] > '9' ||
-	    answer[n + 2] < '0' || answer[n + 2] > '9')
-		return 0;
-	return (answer[n] - '0') * 100 + (answer[n + 1] - '0') * 10 +
-	    (answer[n + 2] - '0');
-}
-
 void
 metrics_issued(enum tok_mode mode)
 {

@@ -53,10 +53,6 @@ int metrics_open(const char *version);
 void metrics_request(enum tok_mode mode, int status, int ably_code,
                      long long ms);
 
-/* The HTTP status at the head of a CGI-style answer ("Status: 403 ..."),
- * or 0 if there is none. */
-int metrics_answer_status(const char *answer, size_t len);
-
 /* A credential handed out. */
 void metrics_issued(enum tok_mode mode);
 

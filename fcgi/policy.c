@@ -321,5 +321,6 @@ policy_decide(const struct request *r, const struct config *c,
 	identity_free(&id);
 	if (rc != TOK_OK)
 		policy_decision_free(d);
+	d->rule = rule;
 	return rc;
 }

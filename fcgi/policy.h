@@ -34,11 +34,16 @@ struct decision {
 	char *revocation_key;     /* owned; NULL = none */
 	struct jwt_extra *extra;  /* owned; ably.channel.* and rate claims */
 	size_t n_extra;
+	/* For the log: the rule that applied (borrowed from the config; its
+	 * name is NULL for the top-level settings), or NULL if the request
+	 * was refused before one was picked. Set on failure too. */
+	const struct rule *rule;
 };
 
 /* Decide for request r. On success *d holds owned copies
  * (policy_decision_free()
- * them); on failure *d is empty and e says why, with Ably's codes:
+ * them); on failure *d is empty but for d->rule and e says why, with
+ * Ably's codes:
  * 400 40012 bad clientId, 400 40003 ttl, 400 40000 capability, 401 40100
  * no identity, 403 40300 clientId refused, 403 40160 no capability. */
 enum tok_err policy_decide(const struct request *r, const struct config *c,

@@ -363,6 +363,24 @@ req_copy_extra(struct request *r, const struct req_source *src,
 	return TOK_OK;
 }
 
+/* The web server's request id and the caller's traceparent: copied when
+ * they pass their checks, quietly left out when not. */
+static void
+read_trace(struct request *r, const struct req_source *src)
+{
+	const char *id = src->param(src->ctx, "REQUEST_ID");
+
+	/* nginx passes $request_id as REQUEST_ID (nginx.conf.example);
+	 * Apache's mod_unique_id sets UNIQUE_ID. */
+	if (id == NULL)
+		id = src->param(src->ctx, "UNIQUE_ID");
+	if (trace_request_id_ok(id))
+		(void)snprintf(r->server_request_id,
+		    sizeof(r->server_request_id), "%s", id);
+	r->has_trace = trace_parse_traceparent(src->param(src->ctx,
+	    "HTTP_TRACEPARENT"), &r->trace) == 0;
+}
+
 enum tok_err
 req_parse(struct request *r, const struct req_source *src, size_t max_body,
           const struct req_extra *extra, struct tok_error *e)
@@ -385,6 +403,7 @@ req_parse(struct request *r, const struct req_source *src, size_t max_body,
 		r->method = REQ_OTHER;
 	r->origin = dup_param(src, "HTTP_ORIGIN");
 	r->remote_user = dup_param(src, "REMOTE_USER");
+	read_trace(r, src);
 	if (parse_path(r, src) != TOK_OK)
 		return tok_fail(e, TOK_ENOMEM, 0, "out of memory");
 	rc = req_copy_extra(r, src, extra, e);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "trace.h"
 
 #define REQ_MAX_QUERY (16 * 1024)
 
@@ -57,6 +58,12 @@ struct request {
 	struct req_value client_id;
 	struct req_value capability;  /* JSON text as sent */
 	struct req_value ttl;         /* decimal text as sent */
+	/* The web server's id for the request (REQUEST_ID, else UNIQUE_ID)
+	 * when it passes trace_request_id_ok(); "" otherwise. */
+	char server_request_id[TRACE_REQUEST_ID_MAX + 1];
+	/* HTTP_TRACEPARENT when valid (has_trace), else ignored. */
+	int has_trace;
+	struct traceparent trace;
 };
 
 /* Parse the request; the body is read only for POST and only up to

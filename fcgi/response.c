@@ -22,6 +22,7 @@ reason(int status)
 	case 415: return "Unsupported Media Type";
 	case 500: return "Internal Server Error";
 	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	default: return "Error";
 	}
@@ -70,7 +71,14 @@ enum tok_err
 resp_ok(struct buf *out, const char *content_type, const char *body,
         size_t len, const struct resp_cors *cors)
 {
-	enum tok_err rc = add_head(out, 200, content_type, cors);
+	return resp_status(out, 200, content_type, body, len, cors);
+}
+
+enum tok_err
+resp_status(struct buf *out, int status, const char *content_type,
+            const char *body, size_t len, const struct resp_cors *cors)
+{
+	enum tok_err rc = add_head(out, status, content_type, cors);
 
 	if (rc == TOK_OK)
 		rc = buf_adds(out, "Content-Length: ");

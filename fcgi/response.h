@@ -28,6 +28,12 @@ enum tok_err resp_ok(struct buf *out, const char *content_type,
                      const struct resp_cors *cors)
 	__attribute__((warn_unused_result));
 
+/* The same with another status (the readiness answer's 503). */
+enum tok_err resp_status(struct buf *out, int status,
+                         const char *content_type, const char *body,
+                         size_t len, const struct resp_cors *cors)
+	__attribute__((warn_unused_result));
+
 /* An Ably-shaped error answer for e. allow is the Allow header for 405. */
 enum tok_err resp_error(struct buf *out, const struct tok_error *e,
                         const char *allow, const struct resp_cors *cors)

@@ -234,6 +234,20 @@ serve_read(struct serve *s, struct conn *c)
 	}
 }
 
+void
+serve_drain(struct serve *s)
+{
+	int i;
+
+	/* A request that arrived with no event seen yet is answered, not
+	 * cut off: a kept connection closed under it would cost the web
+	 * server a retry, a new one a failed request. */
+	for (i = 0; i < s->conns.nslots; i++)
+		if (s->conns.slots[i]->state == CONN_READING)
+			serve_read(s, s->conns.slots[i]);
+	conn_close_kept_idle(&s->conns);
+}
+
 int
 serve_init(struct serve *s, const struct config *cfg, int tcp)
 {

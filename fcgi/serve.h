@@ -44,6 +44,11 @@ int serve_init(struct serve *s, const struct config *cfg, int tcp)
 /* Close every connection and free the buffers. */
 void serve_free(struct serve *s);
 
+/* Draining (s->listening is 0): serve every request already in a
+ * connection's socket buffer, then close the kept connections that hold
+ * none. The rest close once answered. */
+void serve_drain(struct serve *s);
+
 /* Bytes arrived on c (or may have): serve its request if it is whole,
  * drop what a lingering connection sends, close one that failed. */
 void serve_read(struct serve *s, struct conn *c);

@@ -44,6 +44,16 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_LOG_LEVEL] = { SET_LOG_LEVEL, "log_level", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "info", ANY, "expected error, warn, info or "
 	    "debug" },
+	[SET_LOG_FORMAT] = { SET_LOG_FORMAT, "log_format", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, "text", ANY, "expected text or json" },
+	[SET_PREVIOUS_KEY] = { SET_PREVIOUS_KEY, "previous_key", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, NULL, ANY, NULL },
+	[SET_READY_PATH] = { SET_READY_PATH, "ready_path", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, "/readyz", ANY, "expected a path starting "
+	    "with '/', or empty to disable" },
+	[SET_READY_FAIL_AFTER] = { SET_READY_FAIL_AFTER, "ready_fail_after",
+	    SETTING_DURATION, SETTING_CONFIG, 0, 3600 * 1000LL, "30s", TOKEN,
+	    "expected a duration up to 1h (0 never reports Ably failing)" },
 	[SET_METRICS_PATH] = { SET_METRICS_PATH, "metrics_path", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "/metrics", ANY, "expected a path starting "
 	    "with '/', or empty to disable" },

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "peers.h"
 #include "serve.h"
+#include "signals.h"
 #include "upstream.h"
 
 #define EVENTS_MAX 64
@@ -56,7 +57,7 @@ struct worker {
 	int listen_fd, epfd;
 	int tcp;                   /* TCP socket: small answers, no Nagle */
 	const struct peers *peers; /* TCP: who may connect (peers.h) */
-	atomic_int *stop;
+	atomic_uint *stop;
 	sigset_t waiting;          /* the signal mask while waiting for work */
 	int failed;
 	struct upstream *up;       /* token mode */
@@ -146,17 +147,19 @@ accept_new(struct worker *w)
 	}
 }
 
-/* SIGTERM: take no new connection or request, close what waits for one,
- * and go on until every parked request is answered. */
+/* SIGTERM or SIGHUP: take no new connection, answer every request
+ * already here (serve_drain), and go on until the last is answered. */
 static void
 start_drain(struct worker *w)
 {
 	w->s.listening = 0;
 	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
-	conn_close_waiting(&w->s.conns);
-	if (w->s.nparked > 0)
-		log_info("draining: %d request%s waiting on Ably", w->s.nparked,
-		    w->s.nparked == 1 ? "" : "s");
+	serve_drain(&w->s);
+	if (w->s.nparked > 0 || w->s.conns.nopen > 0)
+		log_info("%s: %d request%s waiting on Ably, %d connection%s "
+		    "open", *w->stop & SIGNALS_STOP ? "stopping" : "retiring",
+		    w->s.nparked, w->s.nparked == 1 ? "" : "s",
+		    w->s.conns.nopen, w->s.conns.nopen == 1 ? "" : "s");
 }
 
 /* How long the loop may wait: until libcurl's timer, the next deadline,
@@ -190,10 +193,14 @@ loop(struct worker *w)
 		long long now = clock_mono_ms();
 		int i, n;
 
+		/* Not ready once stopping (endpoint.c's ready path). */
+		w->s.ep.stopping = (*w->stop & SIGNALS_STOP) != 0;
 		if (*w->stop && w->s.listening)
 			start_drain(w);
+		/* Draining ends with the last connection: each is closed
+		 * once its request is answered (or its deadline passes). */
 		if (!w->s.listening && w->s.nparked == 0 &&
-		    w->s.conns.nlinger == 0)
+		    w->s.conns.nopen == 0)
 			break;
 		n = epoll_pwait(w->epfd, events, EVENTS_MAX, wait_ms(w, now),
 		    &w->waiting);
@@ -287,7 +294,7 @@ worker_close(struct worker *w)
 
 int
 worker_run(const struct config *cfg, int listen_fd, const struct peers *peers,
-           atomic_int *stop)
+           atomic_uint *stop)
 {
 	struct worker w;
 	sigset_t stop_signals;
@@ -302,9 +309,11 @@ worker_run(const struct config *cfg, int listen_fd, const struct peers *peers,
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
 	sigprocmask(SIG_BLOCK, &stop_signals, &w.waiting);
 	sigdelset(&w.waiting, SIGTERM);
 	sigdelset(&w.waiting, SIGINT);
+	sigdelset(&w.waiting, SIGHUP);
 	if (worker_open(&w, cfg, listen_fd, peers) == 0) {
 		loop(&w);
 		rc = w.failed ? 1 : 0;

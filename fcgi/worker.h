@@ -14,15 +14,18 @@
 #include "config.h"
 #include "peers.h"
 
-/* Serve listen_fd until *stop is set (by a SIGTERM/SIGINT handler: those
- * signals are blocked while requests are handled and delivered only while
- * the loop waits), then answer every request still waiting on Ably and
- * return. On a TCP socket, a connection from an address not in peers is
+/* Serve listen_fd until *stop is set (signals.h: SIGNALS_STOP on
+ * SIGTERM/SIGINT, SIGNALS_RETIRE on SIGHUP; those signals are blocked while
+ * requests are handled and delivered only while the loop waits), then
+ * answer every request it holds (being read, or waiting on Ably), close
+ * its kept connections and return. Once SIGNALS_STOP is set the ready
+ * path answers 503; a retiring worker stays ready (its replacements
+ * serve). On a TCP socket, a connection from an address not in peers is
  * closed at once (FCGI_WEB_SERVER_ADDRS; NULL or empty: any). Returns the
  * process exit status: 0 after a stop, 1 if the loop could not start or
  * the socket failed. Sets listen_fd non-blocking (the other workers may
  * take a connection first). */
 int worker_run(const struct config *cfg, int listen_fd,
-               const struct peers *peers, atomic_int *stop);
+               const struct peers *peers, atomic_uint *stop);
 
 #endif

@@ -471,6 +471,19 @@ describe('plumbing', () => {
     assert.equal((await raw(emu, 'GET', '/time')).status, 200);
   });
 
+  test('traceparent headers received are kept in the stats, control calls aside, until a reset', async () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await raw(emu, 'GET', '/time', { headers: { traceparent: tp } });
+    await raw(emu, 'GET', '/time');
+    await raw(emu, 'GET', '/_emulator/stats', { headers: { traceparent: tp } });
+    await raw(emu, 'POST', '/keys/TESTAPP.fulltest/requestToken', { body: {}, headers: { traceparent: 'not one' } });
+    const s = (await raw(emu, 'GET', '/_emulator/stats')).json;
+    assert.deepEqual(s.traceparents.map((t) => [t.route, t.value]), [['time', tp], ['requestToken', 'not one']]);
+    assert.equal(s.traceparents[0].seq, s.lastRequests.find((r) => r.route === 'time').seq);
+    await raw(emu, 'POST', '/_emulator/reset');
+    assert.deepEqual((await raw(emu, 'GET', '/_emulator/stats')).json.traceparents, []);
+  });
+
   test('control endpoints over HTTP: stats, faults, reset, clock', async () => {
     await raw(emu, 'GET', '/time');
     let s = (await raw(emu, 'GET', '/_emulator/stats')).json;

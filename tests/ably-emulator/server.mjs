@@ -25,6 +25,7 @@ const DEFAULT_TTL = 60 * 60 * 1000;
 const MAX_TTL = 24 * 60 * 60 * 1000;
 const MAX_TTL_REVOCABLE = 60 * 60 * 1000;
 const LAST_REQUESTS = 50;
+const LAST_TRACEPARENTS = 100;
 const MAX_MESSAGES_PER_CHANNEL = 1000;
 const MAX_TOKENS = 200000;
 const FAULT_ROUTES = ['requestToken', 'time'];
@@ -346,6 +347,7 @@ class Emulator {
     this.nonces = new Map(); // keyName -> Map("timestamp\nnonce" -> timestamp)
     this.channels = new Map(); // channel -> stored messages, oldest first
     this.lastRequests = [];
+    this.traceparents = []; // W3C traceparent headers received, oldest first
     this.releaseHeld();
     this.realtime.reset(); // counters only: open connections stay open
   }
@@ -383,6 +385,7 @@ class Emulator {
       faults: this.faults && { ...this.faults },
       faultsApplied: this.faultsApplied,
       lastRequests: structuredClone(this.lastRequests),
+      traceparents: structuredClone(this.traceparents),
       realtime: this.realtime.snapshot(),
     };
   }
@@ -695,6 +698,11 @@ class Emulator {
         status, code: ctx.code, connection: ctx.connection, httpVersion: req.httpVersion, headers, ...ctx.extra,
       });
       if (this.lastRequests.length > LAST_REQUESTS) this.lastRequests.shift();
+      // Trace context as received, so a test can check what a client passed on.
+      if (req.headers.traceparent !== undefined) {
+        this.traceparents.push({ seq: this.requestSeq, route: ctx.route, value: printable(String(req.headers.traceparent), 200) });
+        if (this.traceparents.length > LAST_TRACEPARENTS) this.traceparents.shift();
+      }
     }
     if (this.log) {
       const code = ctx.code ? ` ${ctx.code}` : '';

@@ -10,7 +10,9 @@
 //     loopback port, scraping nginx every second) returns the same exact
 //     values from its HTTP API;
 //   - nginx lets only loopback's 127.0.0.1 scrape: a client whose address is
-//     127.0.0.2 gets 403 for /metrics and a token all the same.
+//     127.0.0.2 gets 403 for /metrics and a token all the same;
+//   - a 431 answered before the endpoint counts, and SIGHUP reloads (one
+//     refused, one done) are counted with the generation, totals kept.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -292,4 +294,33 @@ test('a request whose parameters are over 64 KiB, answered 431 unread, is counte
   const samples = await parseExposition(await scrape());
   assert.equal(value(samples, 'ably_token_requests_total', { mode: 'token', status: '431' }), 1);
   assert.equal(value(samples, 'ably_token_errors_total', { code: '40000' }), 1);
+});
+
+test('reloads are counted (refused and done), the generation follows, the totals survive', async () => {
+  const parent = stack.procs.binary.pid;
+  const good = await fsp.readFile(stack.configPath, 'utf8');
+  const waitLog = async (re) => {
+    const end = Date.now() + 10000;
+    while (!re.test(stack.binaryLog)) {
+      assert.ok(Date.now() < end, `no ${re} in the log:\n${stack.binaryLog.slice(-2000)}`);
+      await sleep(50);
+    }
+  };
+  await fsp.writeFile(stack.configPath, `${good}no_such_setting = 1\n`);
+  process.kill(parent, 'SIGHUP');
+  await waitLog(/reload refused/);
+  await fsp.writeFile(stack.configPath, good);
+  process.kill(parent, 'SIGHUP');
+  await waitLog(/reloaded: configuration generation 2,/);
+  for (let i = 0; i < 3; i++) {
+    const samples = await parseExposition(await scrape());
+    assert.equal(value(samples, 'ably_token_reloads_total', { result: 'failed' }), 1);
+    assert.equal(value(samples, 'ably_token_reloads_total', { result: 'ok' }), 1);
+    assert.equal(value(samples, 'ably_token_config_generation'), 2);
+    // Old workers retiring are no restarts; the counts go on.
+    assert.equal(value(samples, 'ably_token_worker_restarts_total'), 1);
+    // 6 of the mix and the one from 127.0.0.2.
+    assert.equal(value(samples, 'ably_token_requests_total', { mode: 'token', status: '200' }), 7);
+    assert.equal(value(samples, 'ably_token_requests_total', { mode: 'token', status: '403' }), 5);
+  }
 });

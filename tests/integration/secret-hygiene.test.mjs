@@ -9,6 +9,11 @@
 // config.test.mjs covers the --listen refusal and the warning through a
 // stack; this file covers the other ways the binary starts (CGI,
 // --check-config), the modes in between (0640, 0604) and the wipe.
+//
+// And what the logs hold: in either log_format (text, json), at debug
+// level, after answers of every kind, no log line holds the key secret,
+// a MAC, a token or JWT handed out, or the trusted-header secret, as is or
+// encoded.
 
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -19,6 +24,7 @@ import { test, after } from 'node:test';
 import { binaryPath, repoRoot, startStack, startEmulator, testKey, splitKey } from './lib/stack.mjs';
 import { assertAblyError, assertTokenRequest } from './lib/checks.mjs';
 import { cgiRequest } from './lib/cgi.mjs';
+import { SecretScanner } from './lib/secrets.mjs';
 
 const KEY = testKey('main');
 const SECRET = splitKey(KEY).secret;
@@ -171,19 +177,21 @@ test('as CGI: the secret is not in memory when the process exits', { skip: wipeS
   }
 });
 
-for (const mode of ['token-request', 'jwt', 'token']) {
-  test(`--listen --workers 2, ${mode} mode: the secret is not in the memory of the supervisor or any worker at exit`,
+for (const [mode, logFormat] of ['token-request', 'jwt', 'token'].flatMap((m) => [[m, 'text'], [m, 'json']])) {
+  test(`--listen --workers 2, ${mode} mode${logFormat === 'json' ? ', log_format = json' : ''}: the secret is not in the memory of the supervisor or any worker at exit`,
     { skip: wipeSkip }, async () => {
-      const out = path.join(scratch, `listen-${mode}`);
+      const out = path.join(scratch, `listen-${mode}-${logFormat}`);
       let fallback = null;
       if (mode === 'token') fallback = await startEmulator(null);
       const stack = await startStack({
         workers: 2,
         emulator: mode === 'token',
         env: scanEnv(out),
-        config: (s) => (mode === 'token'
-          ? { mode, rest_host: `127.0.0.1:${s.emuPort}`, fallback_hosts: `127.0.0.1:${fallback.port}`, tls: 'off' }
-          : { mode }),
+        config: (s) => ({
+          mode,
+          log_format: logFormat,
+          ...(mode === 'token' ? { rest_host: `127.0.0.1:${s.emuPort}`, fallback_hosts: `127.0.0.1:${fallback.port}`, tls: 'off' } : {}),
+        }),
       });
       try {
         for (let i = 0; i < 20; i++) {
@@ -203,4 +211,86 @@ for (const mode of ['token-request', 'jwt', 'token']) {
         assert.equal(s.hits, 0, `pid ${s.pid} (${s.via === 'exit' ? 'supervisor' : 'worker'}) still holds the secret at exit:\n${s.where.join('\n')}`);
       }
     });
+}
+
+// ------------------------------------------------------- never in a log line
+
+const TRUSTED = 'hyg-trusted-5c1d9e2f7a3b4c6d8e0f1a2b3c4d5e6f';
+
+// The identity comes from a header proven by the trusted-header secret, which
+// nginx passes as a parameter (server level, next to the example's own).
+function passIdentity(text) {
+  const out = text.replace(/^(\s*fastcgi_param REMOTE_USER\s+\$remote_user;\n)/m,
+    `$1        fastcgi_param HTTP_X_USER $http_x_user if_not_empty;\n` +
+    `        fastcgi_param TRUSTED_HEADER_SECRET "${TRUSTED}";\n`);
+  assert.notEqual(out, text, 'no REMOTE_USER line in the rendered nginx config');
+  return out;
+}
+
+/** What a successful answer hands out that must never be logged. */
+function handedOut(mode, res) {
+  if (mode === 'token-request') return [['a MAC', JSON.parse(res.body).mac]];
+  if (mode === 'jwt') return [['a JWT', res.body], ['a JWT signature', res.body.split('.')[2]]];
+  return [['a token', JSON.parse(res.body).token]];
+}
+
+for (const logFormat of ['text', 'json']) {
+  for (const mode of ['token-request', 'jwt', 'token']) {
+    test(`log_format = ${logFormat}, ${mode} mode, debug: no key, MAC, token or trusted-header secret in any log line`, async () => {
+      let fallback = null;
+      if (mode === 'token') fallback = await startEmulator(null);
+      const stack = await startStack({
+        workers: 1,
+        emulator: mode === 'token',
+        nginxTransform: passIdentity,
+        config: (s) => ({
+          mode,
+          log_format: logFormat,
+          log_level: 'debug',
+          client_id: '$header:X-User',
+          trusted_header_secret: TRUSTED,
+          ...(mode === 'token' ? { rest_host: `127.0.0.1:${s.emuPort}`, fallback_hosts: `127.0.0.1:${fallback.port}`, tls: 'off' } : {}),
+        }),
+      });
+      const scan = new SecretScanner(stack.secret);
+      scan.watch('the trusted-header secret', TRUSTED);
+      const user = { 'X-User': 'alice', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
+      try {
+        const ok = [
+          await stack.get({ ttl: 60000 }, { headers: user }),
+          await stack.postForm({ ttl: '120000', clientId: 'alice' }, { headers: user }),
+          await stack.postJson({ capability: { 'chat:*': ['subscribe'] } }, { headers: user }),
+        ];
+        if (mode === 'token') {
+          await fetch(`${stack.emulatorControlUrl}/_emulator/faults`, {
+            method: 'POST', headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ status: 503, count: 1, routes: ['requestToken'] }),
+          });
+          ok.push(await stack.get({}, { headers: user })); // from the fallback
+        }
+        for (const r of ok) {
+          assert.equal(r.status, 200, r.body);
+          for (const [label, value] of handedOut(mode, r)) scan.watch(label, value);
+        }
+        assertAblyError(await stack.get({ clientId: 'bob' }, { headers: user }), 403, [40300]);
+        assertAblyError(await stack.get({}), 401, [40100]);
+        assertAblyError(await stack.get('ttl=%zz', { headers: user }), 400, [40000]);
+        assertAblyError(await stack.request('PUT', '/request-token', { headers: user }), 405, [40500]);
+      } finally {
+        const report = await stack.stop();
+        if (fallback) await fallback.proc.stop();
+        assert.equal(report.binary.code, 0, stack.binaryLog);
+      }
+      const log = stack.procs.binary.err;
+      scan.text('ably-token stderr', log);
+      scan.text('ably-token stdout', stack.procs.binary.out);
+      assert.ok(scan.lines >= 8, `only ${scan.lines} log lines were scanned`);
+      if (logFormat === 'json') {
+        for (const l of log.trimEnd().split('\n')) assert.doesNotThrow(() => JSON.parse(l), `not JSON: ${l}`);
+      } else {
+        assert.match(log, /^ably-token\[\d+\] info rid=/m);
+      }
+      assert.deepEqual(scan.summary(), [], `a secret is in the ${logFormat} log`);
+    });
+  }
 }

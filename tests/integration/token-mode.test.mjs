@@ -322,7 +322,7 @@ test('SIGTERM with requests parked on a slow Ably: every one is answered, then t
     while (!s.procs.binary.exit && Date.now() < end) await sleep(20);
     assert.ok(s.procs.binary.exit, 'still running after its parked requests were answered');
     assert.equal(s.procs.binary.exit.code, 0, JSON.stringify(s.procs.binary.exit));
-    assert.match(s.binaryLog, /draining: \d+ requests? waiting on Ably/);
+    assert.match(s.binaryLog, /stopping: \d+ requests? waiting on Ably/);
   } finally {
     await s.stop();
   }

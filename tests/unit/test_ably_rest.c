@@ -31,6 +31,7 @@ struct xfer {
 	CURL *h;
 	char url[512];
 	char post[2048];        /* "" for a GET */
+	char traceparent[96];   /* its traceparent header line, or "" */
 	struct buf *body;
 	char *err;
 	int *from_cdn;
@@ -88,12 +89,21 @@ ably_handles_put(struct ably_handles *p, CURL *h)
 	curl_easy_cleanup(h);
 }
 
+struct curl_slist *
+ably_handles_headers_with(const struct ably_handles *p, const char *line)
+{
+	(void)p;
+	return curl_slist_append(NULL, line);
+}
+
 void
 ably_handles_prepare(struct ably_handles *p, CURL *h, const char *url,
-                     const char *post, long budget_ms, struct buf *body,
-                     char *err, int *from_cdn)
+                     const char *post, struct curl_slist *headers,
+                     long budget_ms, struct buf *body, char *err,
+                     int *from_cdn)
 {
 	struct xfer *x;
+	const struct curl_slist *it;
 
 	(void)p;
 	(void)budget_ms;
@@ -103,6 +113,10 @@ ably_handles_prepare(struct ably_handles *p, CURL *h, const char *url,
 	x->h = h;
 	(void)snprintf(x->url, sizeof(x->url), "%s", url);
 	(void)snprintf(x->post, sizeof(x->post), "%s", post ? post : "");
+	for (it = headers; it != NULL; it = it->next)
+		if (strncmp(it->data, "traceparent:", 12) == 0)
+			(void)snprintf(x->traceparent, sizeof(x->traceparent),
+			    "%s", it->data);
 	x->body = body;
 	x->err = err;
 	x->from_cdn = from_cdn;
@@ -237,14 +251,20 @@ struct answer {
 	enum tok_err rc;
 	char *details;
 	struct tok_error e;
+	char host[64];          /* the report's */
+	unsigned tries;
 };
 
 static void
-on_done(void *ctx, enum tok_err rc, char *details, const struct tok_error *e)
+on_done(void *ctx, enum tok_err rc, char *details, const struct tok_error *e,
+        const struct ably_call_report *rep)
 {
 	struct answer *a = ctx;
 
 	a->calls++;
+	(void)snprintf(a->host, sizeof(a->host), "%s",
+	    rep->host ? rep->host : "");
+	a->tries = rep->tries;
 	a->rc = rc;
 	a->details = details;
 	if (e != NULL)
@@ -411,6 +431,38 @@ test_503_then_fallback(void **state)
 	assert_ok(&a);
 	ably_rest_get_stats(f->r, &st);
 	assert_int_equal(st.tries, 2);
+}
+
+/* A traceparent in the ask goes with every try (the fallback's too) as
+ * the call's own header; the report names the host that answered last and
+ * counts the tries. Without one, no try has the header. */
+static void
+test_traceparent_on_every_try(void **state)
+{
+	static const char tp[] =
+	    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+	struct fixture *f = *state;
+	struct answer a = { 0 }, b = { 0 };
+
+	client(f);
+	f->ask.traceparent = tp;
+	start(f, &a);
+	assert_string_equal(fake.x[0].traceparent, "traceparent: 00-0af7651916"
+	    "cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+	end_xfer(0, CURLE_COULDNT_CONNECT, 0, 0, NULL);
+	assert_true(is_token_try(1, "fb1.test"));
+	assert_string_equal(fake.x[1].traceparent, fake.x[0].traceparent);
+	end_xfer(1, CURLE_OK, 200, 0, TOKEN_BODY);
+	assert_ok(&a);
+	assert_string_equal(a.host, "fb1.test");
+	assert_int_equal(a.tries, 2);
+
+	f->ask.traceparent = NULL;
+	start(f, &b);
+	assert_string_equal(fake.x[2].traceparent, "");
+	end_xfer(2, CURLE_OK, 200, 0, TOKEN_BODY);
+	assert_ok(&b);
+	assert_int_equal(b.tries, 1);
 }
 
 /* An Ably-looking 403 that the CDN sent (Server: CloudFront) is a host
@@ -631,6 +683,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cdn_403_falls_back, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_traceparent_on_every_try,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ably_401_is_final, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_every_host_failing_is_502,

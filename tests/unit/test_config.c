@@ -48,6 +48,7 @@ clear_env(void)
 {
 	unsetenv("ABLY_API_KEY");
 	unsetenv("VITE_ABLY_KEY");
+	unsetenv("ABLY_PREVIOUS_API_KEY");
 }
 
 static int
@@ -497,7 +498,38 @@ static const struct error_case error_cases[] = {
 	  { ":1:", "health_path", NULL } },
 	{ "log_level unknown", "log_level = loud\n",
 	  { ":1:", "log_level", NULL } },
+	{ "log_format unknown", "log_format = yaml\n",
+	  { ":1:", "log_format", "text or json" } },
+	{ "log_format twice", "log_format = json\nlog_format = text\n",
+	  { ":2:", "log_format", "twice" } },
 };
+
+/* log_format: text by default; json takes effect once the file is read
+ * (the load's own warnings are in it); a load that fails puts back what
+ * it found. */
+static void
+test_log_format(void **state)
+{
+	struct config c;
+	char path[64], err[256];
+
+	(void)state;
+	assert_int_equal(log_get_format(), LOG_FORMAT_TEXT);
+	load_text(&c, "log_format = json\n", path);
+	assert_int_equal(c.log_format, LOG_FORMAT_JSON);
+	assert_int_equal(log_get_format(), LOG_FORMAT_JSON);
+	config_free(&c);
+	unlink(path);
+	load_text_fails("log_format = text\nttl = 2s\nmax_ttl = 1s\n", err,
+	    sizeof(err), path);
+	unlink(path);
+	assert_int_equal(log_get_format(), LOG_FORMAT_JSON);
+	load_text(&c, "mode = jwt\n", path);
+	assert_int_equal(c.log_format, LOG_FORMAT_TEXT);
+	assert_int_equal(log_get_format(), LOG_FORMAT_TEXT);
+	config_free(&c);
+	unlink(path);
+}
 
 static void
 test_error_case(void **state)
@@ -998,6 +1030,78 @@ test_identity_sources(void **state)
 }
 
 /* A bad trusted_header_secret is never quoted back. */
+/* Key rotation: previous_key from the file or ABLY_PREVIOUS_API_KEY, with
+ * where it came from; a bad one names the setting, never the secret. */
+static void
+test_previous_key(void **state)
+{
+	struct config c;
+	char err[512], path[64];
+
+	(void)state;
+	load_text(&c, "key = " KEY "\nprevious_key = " KEY2 "\n", path);
+	assert_string_equal(c.key.name, KEY_NAME);
+	assert_string_equal(c.previous_key.name, KEY2_NAME);
+	assert_non_null(strstr(c.previous_key_source, ":2"));
+	config_free(&c);
+	unlink(path);
+
+	/* none by default */
+	load_text(&c, "key = " KEY "\n", path);
+	assert_false(key_loaded(&c.previous_key));
+	config_free(&c);
+	unlink(path);
+
+	assert_int_equal(setenv("ABLY_PREVIOUS_API_KEY", KEY3, 1), 0);
+	load_text(&c, "key = " KEY "\nprevious_key = " KEY2 "\n", path);
+	assert_string_equal(c.previous_key.name, KEY3_NAME);
+	assert_string_equal(c.previous_key_source, "ABLY_PREVIOUS_API_KEY");
+	config_free(&c);
+	unlink(path);
+	clear_env();
+
+	load_text_fails("key = " KEY "\nprevious_key = nocolon.x\n", err,
+	    sizeof(err), path);
+	assert_non_null(strstr(err, ":2: previous_key: "));
+	unlink(path);
+	load_text_fails("previous_key = " KEY2 "\nprevious_key = " KEY3 "\n",
+	    err, sizeof(err), path);
+	assert_non_null(strstr(err, "previous_key is set twice"));
+	assert_null(strstr(err, "Zz9yYx8w"));
+	unlink(path);
+}
+
+/* ready_path and ready_fail_after: defaults, values, refusals. */
+static void
+test_ready_settings(void **state)
+{
+	struct config c;
+	char err[512], path[64];
+
+	(void)state;
+	load_text(&c, "key = " KEY "\n", path);
+	assert_string_equal(c.ready_path, "/readyz");
+	assert_int_equal(c.ready_fail_after, 30000);
+	config_free(&c);
+	unlink(path);
+	load_text(&c, "ready_path = /up\nready_fail_after = 2m\n", path);
+	assert_string_equal(c.ready_path, "/up");
+	assert_int_equal(c.ready_fail_after, 120000);
+	config_free(&c);
+	unlink(path);
+	load_text(&c, "ready_path =\nready_fail_after = 0\n", path);
+	assert_null(c.ready_path);
+	assert_int_equal(c.ready_fail_after, 0);
+	config_free(&c);
+	unlink(path);
+	load_text_fails("ready_path = readyz\n", err, sizeof(err), path);
+	assert_non_null(strstr(err, "ready_path: expected a path"));
+	unlink(path);
+	load_text_fails("ready_fail_after = 2h\n", err, sizeof(err), path);
+	assert_non_null(strstr(err, "ready_fail_after: expected a duration"));
+	unlink(path);
+}
+
 static void
 test_secret_not_quoted(void **state)
 {
@@ -1081,6 +1185,10 @@ main(void)
 		cmocka_unit_test(test_policy_settings),
 		cmocka_unit_test(test_identity_sources),
 		cmocka_unit_test(test_secret_not_quoted),
+		cmocka_unit_test_setup_teardown(test_previous_key, env_setup,
+		    env_teardown),
+		cmocka_unit_test(test_ready_settings),
+		cmocka_unit_test(test_log_format),
 	};
 	struct CMUnitTest tests[N_ELEMENTS(fixed) + N_ELEMENTS(error_cases) +
 	    N_ELEMENTS(bad_key_cases)];

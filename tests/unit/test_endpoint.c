@@ -829,6 +829,80 @@ test_health_disabled(void **state)
 	config_free(&c);
 }
 
+/* The readiness answer: 200 "ready" with a key; 503 with the reason when
+ * there is none or the worker is stopping (a retiring one stays ready). */
+static void
+test_ready(void **state)
+{
+	static const struct {
+		const char *config;
+		int stopping, status;
+		const char *body;
+	} cases[] = {
+		{ "key = " KEY "\n", 0, 200, "ready\n" },
+		{ "key = " KEY "\n", 1, 503, "not ready: stopping\n" },
+		{ "", 0, 503, "not ready: no Ably key is configured\n" },
+		{ "key = " KEY "\nready_path = /up\n", 0, 200, "ready\n" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config c;
+		struct endpoint ep;
+		struct fake f;
+		struct buf out;
+		struct unit_answer a;
+		char *log;
+
+		make_config(&c, cases[i].config);
+		endpoint_init(&ep, &c);
+		ep.stopping = cases[i].stopping;
+		buf_init(&out, OUT_MAX);
+		fake_request(&f, "GET", strstr(cases[i].config, "/up") ?
+		    "/up" : "/readyz", NULL);
+		handle(&ep, &f, &out, &log);
+		free(log);
+		unit_parse_answer(&out, &a, 0);
+		assert_int_equal(a.status, cases[i].status);
+		unit_assert_header(&a, "Content-Type", "text/plain");
+		unit_assert_header(&a, "Cache-Control", "no-store");
+		assert_int_equal(a.body_len, strlen(cases[i].body));
+		assert_memory_equal(a.body, cases[i].body, a.body_len);
+		buf_free(&out);
+		config_free(&c);
+	}
+}
+
+/* ready_path empty: /readyz is an ordinary token request. */
+static void
+test_ready_disabled(void **state)
+{
+	struct config c;
+	struct endpoint ep;
+	struct fake f;
+	struct buf out;
+	struct unit_answer a;
+	struct json_object *tr;
+	long long t0, t1;
+	char *log;
+
+	(void)state;
+	make_config(&c, "key = " KEY "\nready_path =\n");
+	endpoint_init(&ep, &c);
+	buf_init(&out, OUT_MAX);
+	fake_request(&f, "GET", "/readyz", NULL);
+	t0 = endpoint_now_ms();
+	handle(&ep, &f, &out, &log);
+	t1 = endpoint_now_ms();
+	free(log);
+	unit_parse_answer(&out, &a, 0);
+	tr = check_token_request(&c, &a, t0, t1);
+	json_object_put(tr);
+	buf_free(&out);
+	config_free(&c);
+}
+
 /* The health path never hands out a credential, whatever the method. */
 static void
 test_health_path_get_only(void **state)
@@ -1028,6 +1102,8 @@ main(void)
 {
 	static const struct CMUnitTest first[] = {
 		cmocka_unit_test(test_token_request_defaults),
+		cmocka_unit_test(test_ready),
+		cmocka_unit_test(test_ready_disabled),
 		cmocka_unit_test(test_token_request_params),
 		cmocka_unit_test(test_token_request_post_bodies),
 		cmocka_unit_test(test_token_requests_differ),

@@ -186,19 +186,6 @@ test_escape_and_build_info(void **state)
 	buf_free(&b);
 }
 
-static void
-test_answer_status(void **state)
-{
-	static const char ok[] = "Status: 204 No Content\r\n\r\n";
-	static const char bad[] = "Status: 2x0 What\r\n";
-
-	(void)state;
-	assert_int_equal(metrics_answer_status(ok, sizeof(ok) - 1), 204);
-	assert_int_equal(metrics_answer_status(bad, sizeof(bad) - 1), 0);
-	assert_int_equal(metrics_answer_status("Status: 20", 10), 0);
-	assert_int_equal(metrics_answer_status("", 0), 0);
-}
-
 /* After metrics_open, a child's counts are the parent's; its requests in
  * flight count while it lives and go with it. */
 static void
@@ -335,7 +322,6 @@ UNIT_MAIN("metrics",
     cmocka_unit_test(test_ably_calls_fallbacks_hosts_clock),
     cmocka_unit_test(test_supervisor_hooks),
     cmocka_unit_test(test_escape_and_build_info),
-    cmocka_unit_test(test_answer_status),
     cmocka_unit_test(test_shared_across_fork),
     cmocka_unit_test(test_endpoint_metrics_path),
     cmocka_unit_test(test_endpoint_metrics_path_off))

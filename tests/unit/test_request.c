@@ -539,6 +539,52 @@ test_origin_and_user(void **state)
 	req_free(&r);
 }
 
+/* The web server's request id: REQUEST_ID (nginx), else UNIQUE_ID
+ * (Apache), each only when it passes the check; a traceparent only when
+ * valid. An error request (405) has them too, for its log line. */
+static void
+test_request_id_and_trace(void **state)
+{
+	static const struct {
+		const char *request_id, *unique_id, *traceparent;
+		const char *want_id;
+		int want_trace;
+	} cases[] = {
+		{ "0c4bd9c62d5f3a0e7b1f6a8d2e9c4b17", "Z2x1Y2tAbG9jYWxob3N0", NULL,
+		    "0c4bd9c62d5f3a0e7b1f6a8d2e9c4b17", 0 },
+		{ NULL, "Z2x1Y2tAbG9jYWxob3N0", NULL, "Z2x1Y2tAbG9jYWxob3N0", 0 },
+		{ "has space", "Z2x1Y2tAbG9jYWxob3N0", NULL, "", 0 },
+		{ NULL, NULL, "00-4bf92f3577b34da6a3ce929d0e0e4736-"
+		    "00f067aa0ba902b7-01", "", 1 },
+		{ NULL, NULL, "00-4BF92F3577B34DA6A3CE929D0E0E4736-"
+		    "00f067aa0ba902b7-01", "", 0 },
+	};
+	const char *methods[] = { "GET", "PUT" };
+	size_t i, m;
+
+	(void)state;
+	for (m = 0; m < N_ELEMENTS(methods); m++)
+		for (i = 0; i < N_ELEMENTS(cases); i++) {
+			struct fake f;
+			struct request r;
+			struct tok_error e;
+
+			memset(&f, 0, sizeof(f));
+			fake_set(&f, "REQUEST_METHOD", methods[m]);
+			fake_set(&f, "REQUEST_ID", cases[i].request_id);
+			fake_set(&f, "UNIQUE_ID", cases[i].unique_id);
+			fake_set(&f, "HTTP_TRACEPARENT", cases[i].traceparent);
+			assert_int_equal(fake_parse(&f, &r, 8192, &e), TOK_OK);
+			assert_string_equal(r.server_request_id,
+			    cases[i].want_id);
+			assert_int_equal(r.has_trace, cases[i].want_trace);
+			if (cases[i].want_trace)
+				assert_string_equal(r.trace.trace_id,
+				    "4bf92f3577b34da6a3ce929d0e0e4736");
+			req_free(&r);
+		}
+}
+
 /* Parameters only the configuration knows the names of (a trusted
  * identity header, TRUSTED_HEADER_SECRET) are copied by req_parse when
  * named, so policy reads them without the web server's source. */
@@ -680,6 +726,7 @@ main(void)
 		cmocka_unit_test(test_options_preflight),
 		cmocka_unit_test(test_preflight_headers_only_for_options),
 		cmocka_unit_test(test_origin_and_user),
+		cmocka_unit_test(test_request_id_and_trace),
 		cmocka_unit_test(test_req_extra),
 		cmocka_unit_test(test_failure_keeps_cors_fields),
 		cmocka_unit_test(test_form_decode),

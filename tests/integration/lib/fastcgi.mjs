@@ -57,17 +57,18 @@ export function nameValue(name, value) {
   return Buffer.concat([len(n.length), len(v.length), n, v]);
 }
 
-/** One request; resolves when the connection ends (or after timeoutMs). */
+/** One request; resolves when the connection ends (or after timeoutMs).
+ *  where: net.connect() options, or {socket} a connection already open. */
 export function fcgiRequest(where, params, body = '', timeoutMs = 5000) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(where);
+    const sock = where.socket || net.connect(where);
     const chunks = [];
     let ended = false;
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`no answer in ${timeoutMs} ms`));
     }, timeoutMs);
-    sock.on('connect', () => {
+    const send = () => {
       const begin = Buffer.alloc(8);
       begin.writeUInt16BE(RESPONDER, 0);
       const p = Buffer.concat(Object.entries(params).map(([k, v]) => nameValue(k, String(v))));
@@ -75,7 +76,9 @@ export function fcgiRequest(where, params, body = '', timeoutMs = 5000) {
         record(BEGIN_REQUEST, begin), record(PARAMS, p), record(PARAMS, Buffer.alloc(0)),
         ...(body ? [record(STDIN, Buffer.from(body))] : []), record(STDIN, Buffer.alloc(0)),
       ]));
-    });
+    };
+    if (where.socket) send();
+    else sock.on('connect', send);
     sock.on('data', (d) => chunks.push(d));
     // A refused connection may be reset instead of closed: both end it.
     sock.on('error', () => {});

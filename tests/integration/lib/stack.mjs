@@ -300,6 +300,8 @@ function configText(settings) {
  *                 the plain-HTTP control listener. Config: tls 'on', ca_file s.ca.caFile.
  *   opts.emulatorCert 'server' (default) | 'wrongName': the certificate the TLS
  *                 emulator serves (wrongName: signed by the test CA, for DNS:wrong.invalid)
+ *   opts.nginxTransform (text) => text: a test's own change to the rendered nginx
+ *                 config (e.g. a header the shipped example does not add)
  */
 export async function startStack(opts = {}) {
   // opts.prepare: an async step that must finish first (e.g. start a second
@@ -415,7 +417,8 @@ class Stack {
       () => fs.existsSync(this.sockPath) && canConnect({ path: this.sockPath }));
 
     // nginx from the shipped example.
-    const nginx = await startNginx(path.join(this.dir, 'nginx'), this.sockPath, { cwd: this.dir });
+    const nginx = await startNginx(path.join(this.dir, 'nginx'), this.sockPath,
+      { cwd: this.dir, transform: opts.nginxTransform || null });
     this.port = nginx.port;
     this.nginxConf = nginx.conf;
     this.procs.nginx = nginx.proc;
