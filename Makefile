@@ -50,6 +50,11 @@ unit: $(UNIT_BINS)
 deps:
 	@scripts/install-deps.sh
 
+# Only what building, installing and running need (no test tools): for a
+# production host (doc/deploy-nginx.md).
+deps-build:
+	@scripts/install-deps.sh --build
+
 # Every suite, one closing line "N passed, N failed".
 test: deps
 	$(MAKE) all unit
@@ -77,31 +82,33 @@ ABLY_JS         = $(firstword $(wildcard www/vendor/ably.min.js node_modules/abl
 PREFIX_SED      = sed -e 's|/usr/local/bin/ably-token|$(PREFIX)/bin/ably-token|g' \
                       -e 's|/usr/local/share/ably-token|$(DATADIR)|g'
 
+# ABLY_JS=FILE installs another copy of ably.min.js; without one, install
+# stops (a page without ably-js cannot work). The directories install makes
+# are listed in $(DATADIR)/installed-dirs for uninstall.
+INSTALL_DIRS    = $(PREFIX)/bin $(MANDIR)/man8 $(SYSTEMDUNITDIR) $(DATADIR)/www/vendor
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DATADIR)/www
+	@[ -n "$(ABLY_JS)" ] && [ -f "$(ABLY_JS)" ] || { \
+	    echo "make install: no ably.min.js for the page: run npm ci first (scripts/install-deps.sh --build does), or give ABLY_JS=/path/to/ably.min.js" >&2; \
+	    exit 1; }
+	DESTDIR=$(DESTDIR) scripts/install-dirs.sh create $(DATADIR)/installed-dirs $(INSTALL_DIRS)
 	install -m 0755 $(BUILD)/ably-token $(DESTDIR)$(PREFIX)/bin/ably-token
 	install -m 0644 doc/ably-token.8 $(DESTDIR)$(MANDIR)/man8/ably-token.8
-	install -m 0644 conf/ably-token.conf nginx.conf.example conf/htaccess.example \
-	    $(DESTDIR)$(DATADIR)/
+	install -m 0644 conf/ably-token.conf conf/htaccess.example $(DESTDIR)$(DATADIR)/
+	$(PREFIX_SED) nginx.conf.example >$(DESTDIR)$(DATADIR)/nginx.conf.example
 	$(PREFIX_SED) conf/apache-fcgid.conf.example >$(DESTDIR)$(DATADIR)/apache-fcgid.conf.example
 	$(PREFIX_SED) conf/ably-token.socket >$(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.socket
 	$(PREFIX_SED) conf/ably-token.service >$(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.service
-	chmod 0644 $(DESTDIR)$(DATADIR)/apache-fcgid.conf.example \
+	chmod 0644 $(DESTDIR)$(DATADIR)/nginx.conf.example $(DESTDIR)$(DATADIR)/apache-fcgid.conf.example \
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.socket $(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.service
 	install -m 0644 $(WWW_FILES) $(DESTDIR)$(DATADIR)/www/
-	@if [ -n "$(ABLY_JS)" ]; then \
-	    echo "install -D -m 0644 $(ABLY_JS) $(DESTDIR)$(DATADIR)/www/vendor/ably.min.js"; \
-	    install -D -m 0644 $(ABLY_JS) $(DESTDIR)$(DATADIR)/www/vendor/ably.min.js; \
-	else \
-	    echo "warning: no ably.min.js (run npm ci): the page in $(DATADIR)/www cannot load ably-js" >&2; \
-	fi
+	install -m 0644 $(ABLY_JS) $(DESTDIR)$(DATADIR)/www/vendor/ably.min.js
 
-# Removes exactly what install put there (DATADIR is ours alone).
+# Removes exactly what install put there, the directories it made included
+# (DATADIR is ours alone).
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ably-token $(DESTDIR)$(MANDIR)/man8/ably-token.8 \
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.socket $(DESTDIR)$(SYSTEMDUNITDIR)/ably-token.service
-	rm -rf $(DESTDIR)$(DATADIR)
+	DESTDIR=$(DESTDIR) scripts/install-dirs.sh remove $(DATADIR)/installed-dirs $(DATADIR)
 
 # For hosts where you cannot install libraries (shared hosting): libfcgi,
 # json-c and OpenSSL's libcrypto linked in, with their symbols kept private;
@@ -187,7 +194,7 @@ reliability: deps
 clean:
 	rm -rf build build-*/
 
-.PHONY: all unit deps test check run install clean
+.PHONY: all unit deps deps-build test check run install clean
 .SECONDARY:
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)

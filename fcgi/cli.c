@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "capability.h"
+#include "cli_revoke.h"
 #include "config.h"
 #include "crypto.h"
 #include "endpoint.h"
@@ -49,8 +50,9 @@ usage(FILE *f, const char *cmd)
 "  --config FILE         read the key from FILE (or ABLY_TOKEN_CONF)\n"
 "  --client-id ID        x-ably-clientId claim (omitted if not given)\n"
 "  --capability JSON     x-ably-capability claim, canonicalised (default:\n"
-"                        the config's capability, else {\"*\":[\"*\"]}; Ably's\n"
-"                        docs mark the claim required)\n"
+"                        the config's capability, built in\n"
+"                        {\"public:*\":[\"subscribe\"]}; Ably's docs mark\n"
+"                        the claim required)\n"
 "  --no-capability       leave the claim out (as some old examples do;\n"
 "                        Ably may refuse such a JWT)\n"
 "  --ttl DURATION        lifetime: ms, or with s/m/h (default: config ttl)\n"
@@ -277,6 +279,9 @@ cli_main(int argc, char **argv)
 	struct config cfg;
 	int c, rc;
 
+	/* revoke has options of its own (cli_revoke.c). */
+	if (strcmp(cmd, "revoke") == 0)
+		return cli_revoke_main(argc, argv);
 	/* argv[0] is the subcommand; start after it even when getopt ran
 	 * before in this process. */
 	optind = 1;

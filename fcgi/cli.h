@@ -8,7 +8,8 @@
 #ifndef TOK_CLI_H
 #define TOK_CLI_H
 
-/* argv[0] is the subcommand ("sign" or "jwt"). Returns the exit code:
+/* argv[0] is the subcommand ("sign", "jwt", or "revoke", handed on to
+ * cli_revoke_main). Returns the exit code:
  * 0 success, 1 signing failed, 2 bad usage or configuration. */
 int cli_main(int argc, char **argv);
 

@@ -16,7 +16,9 @@
 #include "config_check.h"
 #include "config_file.h"
 #include "crypto.h"
+#include "key_file.h"
 #include "log.h"
+#include "privilege.h"
 #include "setting.h"
 
 static const char *const mode_names[MODE__MAX] = {
@@ -82,6 +84,8 @@ config_free(struct config *c)
 	free(c->metrics_path);
 	free(c->ready_path);
 	free(c->path);
+	free(c->key_file);
+	free(c->user);
 	free(c->rest_host);
 	setting_free_list(c->fallback_hosts, c->n_fallback_hosts);
 	free(c->ca_file);
@@ -401,6 +405,25 @@ apply(struct config *c, const struct setting *s, const char *name,
 	case SET_UPSTREAM_CONNECTIONS:
 		c->upstream_connections = (long)n;
 		break;
+	case SET_KEY_FILE:
+		if (value[0] != '\0' && (value[0] != '/' ||
+		    !cap_text_ok(value, strlen(value))))
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		stored = set_string(&c->key_file, value);
+		break;
+	case SET_USER: {
+		struct privilege_account a;
+		char why[200];
+
+		/* The names only: they are looked up when the process
+		 * switches (a name may exist only on the server). */
+		if (value[0] != '\0' && privilege_parse(value, &a, why,
+		    sizeof(why)) != 0)
+			return fail(err, errlen, o, "user: %s", why);
+		stored = set_string(&c->user, value);
+		break;
+	}
 	case SET_CA_FILE:
 	case SET_PROXY:
 		if (value[0] != '\0' && !cap_text_ok(value, strlen(value)))
@@ -469,6 +492,10 @@ load_file(struct config *c, const char *path, unsigned flags, char *err,
 		rc = apply(c, s, name, value, &o, err, errlen);
 		if (rc == 0 && (s->id == SET_KEY || s->id == SET_PREVIOUS_KEY))
 			key_line = lineno;
+		/* Two keys in one file: which one is meant is a guess. */
+		if (rc == 0 && key_loaded(&c->key) && c->key_file != NULL)
+			rc = fail(err, errlen, &o, "key and key_file are both "
+			    "set: keep one");
 		/* A max_ttl given (not the default) stays as given under
 		 * revocable_tokens, where it must then be at most 1 h. */
 		if (rc == 0 && s->id == SET_MAX_TTL)
@@ -529,6 +556,23 @@ nomem:
 	return -1;
 }
 
+/* The key from key_file, in place of none (key and key_file together
+ * were refused while reading the file). */
+static int
+load_key_file(struct config *c, unsigned flags, char *err, size_t errlen)
+{
+	struct ably_key k;
+
+	if (key_file_load(c->key_file, (flags & CONFIG_ALLOW_INSECURE) != 0,
+	    &k, err, errlen) != 0)
+		return -1;
+	key_clear(&c->key);
+	c->key = k;
+	(void)snprintf(c->key_source, sizeof(c->key_source), "key_file %.80s",
+	    c->key_file);
+	return 0;
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -561,11 +605,18 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 		if (c->path == NULL || load_file(c, path, flags, err, errlen) != 0)
 			goto fail;
 	}
+	/* Read even when the environment overrides it below, so that a
+	 * broken key_file is found now, not when the variable goes away. */
+	if (c->key_file != NULL && load_key_file(c, flags, err, errlen) != 0)
+		goto fail;
 	for (i = 0; i < sizeof(key_vars) / sizeof(key_vars[0]); i++) {
 		const char *v = getenv(key_vars[i]);
 
 		if (v == NULL || v[0] == '\0')
 			continue;
+		if (key_loaded(&c->key))
+			log_warn("%s overrides the key from %s (the environment "
+			    "comes first)", key_vars[i], c->key_source);
 		(void)snprintf(o.where, sizeof(o.where), "%s", key_vars[i]);
 		if (set_key(c, v, &o, err, errlen) != 0)
 			goto fail;

@@ -3,7 +3,8 @@
  *
  * Precedence: built-in defaults < config file (--config FILE or
  * ABLY_TOKEN_CONF) < environment (ABLY_API_KEY, else VITE_ABLY_KEY, for the
- * key only). conf/ably-token.conf documents every setting.
+ * key only). The file gives the key with `key` or `key_file`, not both; the
+ * environment overrides either (said in the log). conf/ably-token.conf documents every setting.
  */
 #ifndef TOK_CONFIG_H
 #define TOK_CONFIG_H
@@ -47,6 +48,8 @@ struct config {
 	enum log_level log_level;
 	enum log_format log_format;   /* applied by config_load (see there) */
 	char *path;                   /* the config file, NULL if none */
+	char *key_file;               /* key_file: the key's own file, or NULL */
+	char *user;                   /* user: NAME[:GROUP] to run as, or NULL */
 
 	/* token mode: where and how to reach Ably's REST API */
 	char *rest_host;              /* host or host:port */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "identity.h"
 #include "log.h"
 
 /* One rule.NAME.* rule, against the top-level ttl limits. */
@@ -49,6 +50,97 @@ check_rule(const struct rules *r, const struct rule *rule, long long top_ttl,
 	return 0;
 }
 
+/* 1 if cap allows everything: {"*":["*"]} and nothing less. */
+static int
+allows_everything(const struct capability *cap)
+{
+	static const char all_text[] = "{\"*\":[\"*\"]}";
+	struct capability *all;
+	struct tok_error e;
+	int yes;
+
+	if (cap == NULL || cap_parse(all_text, sizeof(all_text) - 1, CAP_STRICT,
+	    &all, &e) != TOK_OK)
+		return 0;
+	yes = cap_allows(cap, all);
+	cap_free(all);
+	return yes;
+}
+
+/* 1 if rule matches a caller whose identity is id (NULL: none) and who
+ * is in no group but group.NAME lists: as policy_rule_for() decides. A
+ * made-up anonymous id ($random) matches only `*`: pass id_is_known 0. */
+static int
+rule_matches(const struct rules *r, const struct rule *rule, const char *id,
+             int id_is_known)
+{
+	size_t i, j;
+
+	for (i = 0; id != NULL && i < rule->n_match; i++) {
+		const char *m = rule->match[i];
+		const struct rule_group *g;
+
+		if (strcmp(m, "*") == 0)
+			return 1;
+		if (!id_is_known)
+			continue;
+		if (strncmp(m, "user:", 5) == 0 && strcmp(m + 5, id) == 0)
+			return 1;
+		g = strncmp(m, "group:", 6) == 0 ? rules_group(r, m + 6) : NULL;
+		for (j = 0; g != NULL && j < g->n_members; j++)
+			if (strcmp(g->members[j], id) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+int
+config_check_open_to_all(const struct rules *r,
+                         const struct capability *capability,
+                         const char *client_id, char *where,
+                         size_t wherelen)
+{
+	const char *id = client_id;
+	int known = 1;
+	size_t i;
+
+	switch (r->source) {
+	case ID_REMOTE_USER:
+	case ID_HEADER:
+		return 0;  /* no login, no credential (401) */
+	case ID_RANDOM:
+		id = IDENTITY_ANON_PREFIX;
+		known = 0;
+		break;
+	case ID_REQUEST:
+		/* The caller names any id, and with it any rule. */
+		for (i = 0; i < r->n; i++) {
+			if (allows_everything(r->rules[i].capability)) {
+				(void)snprintf(where, wherelen,
+				    "rule.%.100s.capability", r->rules[i].name);
+				return 1;
+			}
+		}
+		id = NULL;
+		break;
+	default:
+		break;
+	}
+	for (i = 0; id != NULL && i < r->n; i++) {
+		if (!rule_matches(r, &r->rules[i], id, known))
+			continue;
+		if (!allows_everything(r->rules[i].capability))
+			return 0;
+		(void)snprintf(where, wherelen, "rule.%.100s.capability",
+		    r->rules[i].name);
+		return 1;
+	}
+	if (!allows_everything(capability))
+		return 0;
+	(void)snprintf(where, wherelen, "capability");
+	return 1;
+}
+
 int
 config_check_policy(const struct rules *r, const char *path,
                     enum tok_mode mode, const char *mode_name,
@@ -59,6 +151,7 @@ config_check_policy(const struct rules *r, const char *path,
 	const char *file = path ? path : "settings";
 	long long limit = r->revocable_tokens ? SETTING_REVOCABLE_MAX_TTL_MS :
 	    SETTING_MAX_TTL_MS;
+	char open_where[160];
 	int templates, claims;
 	size_t i;
 
@@ -108,6 +201,14 @@ config_check_policy(const struct rules *r, const char *path,
 			    "contains one of : * [ ] { } and so cannot fill "
 			    "{clientId} in a channel name");
 	}
+	if (config_check_open_to_all(r, capability, client_id, open_where,
+	    sizeof(open_where)))
+		log_warn("EVERY CALLER, WITHOUT A LOGIN, GETS {\"*\":[\"*\"]} "
+		    "(all the key allows) from %s (client_id = %s): for a site, "
+		    "narrow %s to what anonymous callers need, or make callers "
+		    "log in (client_id = $remote_user or $header:NAME) and give "
+		    "rules; see doc/security.md", open_where, client_id != NULL ?
+		    client_id : "(none)", open_where);
 	if (r->source == ID_REQUEST)
 		log_warn("client_id = $request: EVERY CALLER PICKS ITS OWN "
 		    "clientId (and with it any rule that matches that id). "

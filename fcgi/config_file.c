@@ -42,6 +42,9 @@ slurp(const char *path, size_t *len, mode_t *mode, char *err, size_t errlen)
 		return NULL;
 	}
 	*mode = st.st_mode;
+	/* Unbuffered: the bytes (the key, maybe) go straight into data, which
+	 * the caller wipes, not through a stdio buffer freed unwiped. */
+	(void)setvbuf(f, NULL, _IONBF, 0);
 	data = malloc((size_t)st.st_size + 1);
 	if (data == NULL) {
 		(void)snprintf(err, errlen, "%s: out of memory", path);

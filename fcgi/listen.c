@@ -4,10 +4,8 @@
 #include "listen.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +16,99 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "privilege.h"
+
+/* chown path to a; on failure said on stderr, with the errno and, for
+ * EPERM, the likely reason (a non-root process may only give its own
+ * files to a group it is in), and -1. */
+static int
+give_to(const char *path, const struct privilege_account *a,
+        const char *spec)
+{
+	char hint[2 * PRIVILEGE_NAME_MAX + 64] = "";
+	int e;
+
+	if (chown(path, a->uid, a->gid) == 0)
+		return 0;
+	e = errno;
+	if (e == EPERM && geteuid() != 0 && a->uid != geteuid())
+		(void)snprintf(hint, sizeof(hint), " (only root can give a "
+		    "file to another user)");
+	else if (e == EPERM && geteuid() != 0 && a->group[0] != '\0')
+		(void)snprintf(hint, sizeof(hint), " (is %s in %s?)", a->user,
+		    a->group);
+	fprintf(stderr, "ably-token: --socket-owner: chown %s to %s: %s%s\n",
+	    path, spec, strerror(e), hint);
+	return -1;
+}
+
+/* The socket's directory: made when it is missing (one level, as
+ * /run/ably-token is after every boot: its parent must exist), with the
+ * socket's owner and a mode that lets in whom the socket's mode lets in.
+ * An existing directory is left as it is. 0, or -1 said on stderr. */
+static int
+ensure_socket_dir(const char *path, mode_t mode,
+                  const struct privilege_account *owner, const char *spec)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	mode_t dmode = 0700;
+	struct stat st;
+
+	if (slash == path)
+		return 0;  /* directly in / */
+	(void)snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		fprintf(stderr, "ably-token: --listen: %s is not a directory\n",
+		    dir);
+		return -1;
+	}
+	if (errno != ENOENT) {
+		fprintf(stderr, "ably-token: --listen: %s: %s\n", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (mode & 0060)
+		dmode |= 0050;
+	if (mode & 0006)
+		dmode |= 0005;
+	if (mkdir(dir, 0700) != 0) {
+		fprintf(stderr, "ably-token: --listen: cannot create the "
+		    "socket's directory %s: %s (its parent must exist and be "
+		    "writable; under systemd, RuntimeDirectory= makes it)\n",
+		    dir, strerror(errno));
+		return -1;
+	}
+	if (owner != NULL && give_to(dir, owner, spec) != 0) {
+		rmdir(dir);
+		return -1;
+	}
+	if (chmod(dir, dmode) != 0) {
+		fprintf(stderr, "ably-token: chmod %s: %s\n", dir,
+		    strerror(errno));
+		rmdir(dir);
+		return -1;
+	}
+	log_info("created the socket's directory %s (mode %04o)", dir,
+	    (unsigned)dmode);
+	return 0;
+}
 
 int
 listen_open(const char *spec, mode_t mode, const char *owner)
 {
 	int fd = -1;
+	const char *bound = NULL;  /* the socket file, once made */
 
 	if (strncmp(spec, "unix:", 5) == 0) {
 		struct sockaddr_un sa;
 		const char *path = spec + 5;
+		struct privilege_account acct;
 		struct stat st;
 		mode_t old;
+		char why[256];
 
 		memset(&sa, 0, sizeof(sa));
 		sa.sun_family = AF_UNIX;
@@ -39,6 +119,17 @@ listen_open(const char *spec, mode_t mode, const char *owner)
 			return -1;
 		}
 		memcpy(sa.sun_path, path, strlen(path) + 1);
+		/* The owner first: a name that does not exist must not leave
+		 * a directory or a socket behind. */
+		if (owner != NULL && privilege_lookup(owner, &acct, why,
+		    sizeof(why)) != 0) {
+			fprintf(stderr, "ably-token: --socket-owner %s: %s\n",
+			    owner, why);
+			return -1;
+		}
+		if (ensure_socket_dir(path, mode, owner ? &acct : NULL,
+		    owner) != 0)
+			return -1;
 		/* Replace a stale socket, but never another kind of file. */
 		if (lstat(path, &st) == 0) {
 			if (!S_ISSOCK(st.st_mode)) {
@@ -59,32 +150,14 @@ listen_open(const char *spec, mode_t mode, const char *owner)
 			goto fail;
 		}
 		umask(old);
+		bound = path;
 		if (chmod(path, mode) != 0) {
 			fprintf(stderr, "ably-token: chmod %s: %s\n", path,
 			    strerror(errno));
 			goto fail;
 		}
-		if (owner != NULL) {
-			char user[128], *group;
-			struct passwd *pw;
-			struct group *gr = NULL;
-
-			(void)snprintf(user, sizeof(user), "%s", owner);
-			group = strchr(user, ':');
-			if (group != NULL)
-				*group++ = '\0';
-			pw = getpwnam(user);
-			if (group != NULL)
-				gr = getgrnam(group);
-			if (pw == NULL || (group != NULL && gr == NULL) ||
-			    chown(path, pw->pw_uid, gr ? gr->gr_gid :
-			    pw->pw_gid) != 0) {
-				fprintf(stderr, "ably-token: --socket-owner %s: "
-				    "unknown user/group or chown failed\n",
-				    owner);
-				goto fail;
-			}
-		}
+		if (owner != NULL && give_to(path, &acct, owner) != 0)
+			goto fail;
 	} else {
 		struct sockaddr_in sa;
 		char host[64];
@@ -128,6 +201,9 @@ listen_open(const char *spec, mode_t mode, const char *owner)
 fail:
 	if (fd >= 0)
 		close(fd);
+	/* Never leave a socket nobody serves. */
+	if (bound != NULL)
+		unlink(bound);
 	return -1;
 }
 

@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "peers.h"
+#include "privilege.h"
 #include "signals.h"
 #include "supervisor.h"
 #include "worker.h"
@@ -46,8 +47,9 @@ usage(FILE *f)
 	fprintf(f,
 "usage: ably-token [--config FILE] [--listen unix:PATH|HOST:PORT]\n"
 "                  [--workers N] [--socket-mode MODE]\n"
-"                  [--socket-owner U[:G]]\n"
+"                  [--socket-owner U[:G]] [--user U[:G]]\n"
 "       ably-token sign|jwt [options]   (see ably-token sign --help)\n"
+"       ably-token revoke --client-id ID [options]   (revoke --help)\n"
 "       ably-token --check-config | --help | --version\n"
 "\n"
 "An Ably token endpoint for nginx, Apache or CGI hosting: answers\n"
@@ -69,7 +71,12 @@ usage(FILE *f)
 "                       serves every connection and every call to Ably\n"
 "                       from one event loop: one per CPU core is plenty\n"
 "  --socket-mode MODE   octal mode of a unix socket (default 0660)\n"
-"  --socket-owner U[:G] owner (and group) of a unix socket\n"
+"  --socket-owner U[:G] owner (and group) of a unix socket (and of its\n"
+"                       directory, made if missing, e.g. /run/ably-token)\n"
+"  --user U[:G]         as root: bind the socket and read the config and\n"
+"                       key, then run (supervisor and workers) as user U\n"
+"                       (group G, else U's); overrides the user setting.\n"
+"                       As root without it, a warning\n"
 "  --check-config       load and validate the settings, then exit\n"
 "  --allow-insecure-config  start even if the config file holding the key\n"
 "                       is readable by every user (logged as a warning)\n"
@@ -80,7 +87,8 @@ usage(FILE *f)
 "workers start with them and the old ones finish what they hold.\n"
 "\n"
 "Environment: ABLY_API_KEY (or VITE_ABLY_KEY) holds the key,\n"
-"appId.keyId:secret; it overrides the config file's key.\n"
+"appId.keyId:secret; it overrides the config file's key and key_file\n"
+"(a file holding only the key, which keeps it out of the environment).\n"
 "ABLY_PREVIOUS_API_KEY: during a key rotation, the key being replaced.\n"
 "FCGI_WEB_SERVER_ADDRS: on a TCP socket, the web servers' addresses\n"
 "(comma-separated); connections from others are closed.\n"
@@ -108,6 +116,7 @@ struct options {
 	const char *config_path;
 	const char *listen_spec;  /* --listen, or NULL */
 	const char *owner;        /* --socket-owner, or NULL */
+	const char *user;         /* --user, or NULL (the user setting) */
 	long workers;             /* 0: not given */
 	mode_t mode;
 	int check_only;
@@ -165,6 +174,15 @@ run(const struct options *o)
 		rc = 1;
 		goto out;
 	}
+	if (o->listen_spec != NULL) {
+		listen_fd = listen_open(o->listen_spec, o->mode, o->owner);
+		if (listen_fd < 0)
+			goto out;
+	}
+	/* Root's part is done (socket bound, config and key read). */
+	rc = privilege_switch(o->user != NULL ? o->user : cfg.user);
+	if (rc != 0)
+		goto out;
 	/* Before any fork: the workers share the counters (metrics.h). */
 	if (metrics_open(VERSION) != 0)
 		log_warn("no shared memory for the metrics: each process "
@@ -174,14 +192,10 @@ run(const struct options *o)
 		rc = cgi_serve(&cfg);
 		goto out;
 	}
-	if (o->listen_spec != NULL) {
-		listen_fd = listen_open(o->listen_spec, o->mode, o->owner);
-		if (listen_fd < 0)
-			goto out;
+	if (listen_fd >= 0)
 		fd = listen_fd;
-	} else if (fd < 0) {
+	else if (fd < 0)
 		fd = 0;  /* from mod_fcgid or spawn-fcgi; systemd's is fd 3 */
-	}
 	if (o->listen_spec != NULL || o->workers > 0) {
 		struct supervisor_reload how = { o->config_path, o->load_flags };
 
@@ -207,7 +221,8 @@ int
 main(int argc, char **argv)
 {
 	enum { O_CONFIG = 1, O_LISTEN, O_WORKERS, O_THREADS, O_SOCKET_MODE,
-	    O_SOCKET_OWNER, O_CHECK, O_INSECURE, O_HELP, O_VERSION };
+	    O_SOCKET_OWNER, O_CHECK, O_INSECURE, O_HELP, O_VERSION,
+	    O_USER };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -215,6 +230,7 @@ main(int argc, char **argv)
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "socket-mode", required_argument, NULL, O_SOCKET_MODE },
 		{ "socket-owner", required_argument, NULL, O_SOCKET_OWNER },
+		{ "user", required_argument, NULL, O_USER },
 		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "allow-insecure-config", no_argument, NULL, O_INSECURE },
 		{ "help", no_argument, NULL, O_HELP },
@@ -226,7 +242,7 @@ main(int argc, char **argv)
 	int c;
 
 	if (argc > 1 && (strcmp(argv[1], "sign") == 0 ||
-	    strcmp(argv[1], "jwt") == 0))
+	    strcmp(argv[1], "jwt") == 0 || strcmp(argv[1], "revoke") == 0))
 		return cli_main(argc - 1, argv + 1);
 	o.config_path = getenv("ABLY_TOKEN_CONF");
 	if (o.config_path != NULL && o.config_path[0] == '\0')
@@ -260,6 +276,7 @@ main(int argc, char **argv)
 			}
 			break;
 		case O_SOCKET_OWNER: o.owner = optarg; break;
+		case O_USER: o.user = optarg; break;
 		case O_CHECK: o.check_only = 1; break;
 		case O_INSECURE: o.load_flags |= CONFIG_ALLOW_INSECURE; break;
 		case O_HELP: usage(stdout); return 0;

@@ -23,9 +23,12 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_MODE] = { SET_MODE, "mode", SETTING_TEXT, SETTING_CONFIG, 0, 0,
 	    "token", ANY, "expected token, token-request or jwt" },
 	[SET_CLIENT_ID] = { SET_CLIENT_ID, "client_id", SETTING_TEXT,
-	    SETTING_CONFIG, 0, 0, "example-client-id", ANY, NULL },
+	    SETTING_CONFIG, 0, 0, NULL, ANY, NULL },
+	/* Safe for a site that set nothing: anonymous callers may only
+	 * listen on public: channels (config_check warns about more). */
 	[SET_CAPABILITY] = { SET_CAPABILITY, "capability", SETTING_TEXT,
-	    SETTING_CONFIG, 0, 0, "{\"*\":[\"*\"]}", ANY, NULL },
+	    SETTING_CONFIG, 0, 0, "{\"public:*\":[\"subscribe\"]}", ANY,
+	    NULL },
 	[SET_TTL] = { SET_TTL, "ttl", SETTING_DURATION, SETTING_CONFIG,
 	    SETTING_MIN_TTL_MS, SETTING_MAX_TTL_MS, "1h", ANY, TTL_EXPECT },
 	[SET_MAX_TTL] = { SET_MAX_TTL, "max_ttl", SETTING_DURATION,
@@ -54,6 +57,10 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_READY_FAIL_AFTER] = { SET_READY_FAIL_AFTER, "ready_fail_after",
 	    SETTING_DURATION, SETTING_CONFIG, 0, 3600 * 1000LL, "30s", TOKEN,
 	    "expected a duration up to 1h (0 never reports Ably failing)" },
+	[SET_KEY_FILE] = { SET_KEY_FILE, "key_file", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, NULL, ANY, "expected an absolute path" },
+	[SET_USER] = { SET_USER, "user", SETTING_TEXT, SETTING_CONFIG, 0, 0,
+	    NULL, ANY, NULL },
 	[SET_METRICS_PATH] = { SET_METRICS_PATH, "metrics_path", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "/metrics", ANY, "expected a path starting "
 	    "with '/', or empty to disable" },

@@ -101,6 +101,8 @@ enum setting_id {
 	/* operations: key rotation, readiness, metrics */
 	SET_PREVIOUS_KEY, SET_READY_PATH, SET_READY_FAIL_AFTER,
 	SET_METRICS_PATH,
+	/* where the key comes from, and whom the process runs as */
+	SET_KEY_FILE, SET_USER,
 	/* token mode: reaching Ably */
 	SET_REST_HOST, SET_FALLBACK_HOSTS, SET_PORT, SET_TLS,
 	SET_CONNECT_TIMEOUT_MS, SET_REQUEST_TIMEOUT_MS, SET_UPSTREAM_TIMEOUT_MS,

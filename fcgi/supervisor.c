@@ -153,6 +153,12 @@ reload(struct supervisor *sv)
 		return;
 	}
 	config_warn(&next);
+	/* The switch to the service user happened once, at start-up. */
+	if ((cur->user == NULL) != (next.user == NULL) ||
+	    (cur->user != NULL && strcmp(cur->user, next.user) != 0))
+		log_warn("the user setting changed, but a reload cannot "
+		    "change the account the service runs as (still %s): "
+		    "restart for that", cur->user ? cur->user : "as started");
 	old = count_gen(sv, sv->gen);
 	sv->cfg = &next;
 	sv->gen++;

@@ -4,6 +4,10 @@
 #
 #   scripts/install-deps.sh            Debian packages that are missing, then npm ci if needed
 #   scripts/install-deps.sh --check    only report what is missing; exit 1 if anything is
+#   scripts/install-deps.sh --build [nginx|apache]
+#                                      only what building, installing and running need (a
+#                                      production host: no test tools), plus the web server
+#   scripts/install-deps.sh --build --list   print those packages, one per line
 #
 # Debian 12. Runs apt-get through sudo only when not root. apt-get update runs at
 # most once, and only when something has to be installed.
@@ -12,23 +16,48 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
-check_only=0
-case "${1:-}" in
-    --check) check_only=1 ;;
-    "") ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install-deps: unknown argument: $1" >&2; exit 2 ;;
-esac
+check_only=0 build_only=0 list_only=0 web_server=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --check) check_only=1 ;;
+        --build) build_only=1 ;;
+        --list) list_only=1 ;;
+        nginx|apache) web_server=$1 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "install-deps: unknown argument: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$build_only" -eq 0 ] && { [ "$list_only" -eq 1 ] || [ -n "$web_server" ]; }; then
+    echo "install-deps: --list, nginx and apache go with --build" >&2; exit 2
+fi
 
 say() { echo "install-deps: $*"; }
 
-packages=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libjson-c-dev
-          libssl-dev libcmocka-dev valgrind wrk chromium chromium-driver
-          apache2 libapache2-mod-fcgid systemd
-          # tests/integration/metrics.test.mjs: a private Prometheus (started by
-          # the test on its own port; the service the package may start is
-          # never used) and the text format's parser from the Python client.
-          prometheus python3-prometheus-client)
+# What `make` and `make install` need (the libraries' runtime packages come
+# with their -dev packages); node and npm fetch ably-js for the page.
+build_packages=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libjson-c-dev
+                libssl-dev)
+# What the tests add: unit tests, valgrind, the benchmark, the browser, the
+# other hosting set-ups and systemd's tools.
+test_packages=(libcmocka-dev valgrind wrk chromium chromium-driver
+               apache2 libapache2-mod-fcgid systemd
+               # tests/integration/metrics.test.mjs: a private Prometheus
+               # (started by the test on its own port; a service the package
+               # may start is never used) and the text format's parser from
+               # the Python client.
+               prometheus python3-prometheus-client)
+if [ "$build_only" -eq 1 ]; then
+    packages=("${build_packages[@]}")
+    [ "$web_server" = apache ] && packages+=(apache2 libapache2-mod-fcgid)
+else
+    packages=("${build_packages[@]}" "${test_packages[@]}")
+fi
+if [ "$list_only" -eq 1 ]; then
+    printf '%s\n' "${packages[@]}" nodejs npm
+    [ "$web_server" = nginx ] && echo nginx
+    exit 0
+fi
 
 installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
@@ -40,13 +69,15 @@ for p in "${packages[@]}"; do
 done
 
 # Any nginx flavour will do; only install nginx-light when none is there, since
-# the flavours conflict with each other.
-if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then
+# the flavours conflict with each other. (--build: only when asked for.)
+if { [ "$build_only" -eq 0 ] || [ "$web_server" = nginx ]; } && ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then
     have_nginx=0
     for p in nginx-light nginx-core nginx-full nginx-extras nginx; do
         if installed "$p"; then have_nginx=1; break; fi
     done
-    [ "$have_nginx" -eq 1 ] || missing+=(nginx-light)
+    if [ "$have_nginx" -eq 0 ]; then
+        if [ "$build_only" -eq 1 ]; then missing+=(nginx); else missing+=(nginx-light); fi
+    fi
 fi
 
 # Node may come from elsewhere (NodeSource, nvm); Debian's only if there is none.

@@ -11,7 +11,7 @@
 #   user        -> the current user (only when run as root; otherwise dropped)
 #   pid, error_log, access_log, *_temp_path -> under DIR
 #   daemon off  -> added, so nginx stays in the foreground and can be stopped by PID
-#   include mime.types -> absolute path (a minimal types block if absent)
+#   include /etc/nginx/mime.types -> kept (a minimal types block if absent)
 #   listen      -> ADDR:PORT for each --listen (default 127.0.0.1)
 #   server_name -> localhost
 #   root        -> --www (default: www/ of this repo)
@@ -139,7 +139,7 @@ awk -v user_line="$user_line" -v prefix="$prefix" -v mime_line="$mime_line" \
     /^pid[ \t]/                   { hit["pid"]++; print "pid " prefix "/nginx.pid;"; print "daemon off;"; next }
     /^error_log[ \t]/             { hit["error_log"]++; print "error_log " prefix "/logs/error.log warn;"; next }
     /^http[ \t]*\{/               { hit["http"]++; print; printf "%s", temp_lines; next }
-    /^[ \t]*include[ \t]+mime\.types;/ { hit["mime"]++; print "    " mime_line; next }
+    /^[ \t]*include[ \t]+\/etc\/nginx\/mime\.types;/ { hit["mime"]++; print "    " mime_line; next }
     /^[ \t]*access_log[ \t]+\//   { hit["access_log"]++; print "    access_log " prefix "/logs/access.log;"; next }
     /^[ \t]*listen[ \t]/          { if (!hit["listen"]++) printf "%s", listen_lines; next }
     /^[ \t]*server_name[ \t]/     { hit["server_name"]++; print "        server_name localhost;"; printf "%s", emulator_block; next }

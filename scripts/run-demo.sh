@@ -149,6 +149,9 @@ else
 # token mode, as Ably's own example: the binary fetches TokenDetails from
 # Ably (or, offline, from the local emulator).
 mode = token
+# The demo's policy, not the built-in one (anonymous, subscribe on public:*
+# only): one fixed clientId with everything the key allows, so the page can
+# publish. The binary warns about it at start-up; a site must not do this.
 client_id = example-client-id
 capability = {"*":["*"]}
 ttl = 1h

@@ -390,6 +390,114 @@ describe('token-authenticated REST', () => {
   });
 });
 
+describe('revokeTokens', () => {
+  const basic = (key) => ({ authorization: `Basic ${Buffer.from(key).toString('base64')}` });
+  const V = { 'x-ably-version': '6' };
+  const revoke = (key, body, headers = {}, name = keyName(key)) =>
+    raw(emu, 'POST', `/keys/${name}/revokeTokens`, { body, headers: { ...basic(key), ...V, ...headers } });
+  /* A token for clientId from the revocable key, and a check that it still publishes. */
+  const tokenFor = async (clientId) => (await rest(emu, { key: KEY.revocable, useTokenAuth: true, clientId })
+    .auth.requestToken({ clientId })).token;
+  const publishWith = (token) => raw(emu, 'POST', '/channels/rv/messages', { body: { name: 'x' }, headers: bearer(token) });
+
+  test('Basic auth with the key that issued the tokens, on a key with revocable tokens', async () => {
+    const body = { targets: ['clientId:alice'] };
+    assertAblyError(await raw(emu, 'POST', `/keys/${keyName(KEY.revocable)}/revokeTokens`, { body }), 401, 40100);
+    const token = await tokenFor('alice');
+    assertAblyError(await revoke(KEY.revocable, body, bearer(token)), 401, 40162);
+    assertAblyError(await revoke(`${keyName(KEY.revocable)}:wrong-secret`, body), 401, 40101);
+    assertAblyError(await revoke(KEY.revocable, body, {}, keyName(KEY.full)), 401, 40133);
+    assertAblyError(await revoke(KEY.full, body), 401, 40163);
+    assert.equal(emu.stats().revocations, 0);
+    assert.equal((await publishWith(token)).status, 201);
+  });
+
+  test('the body: targets (1..100 strings), issuedBefore (not future, not over 1 h old), allowReauthMargin', async () => {
+    for (const body of [[], {}, { targets: [] }, { targets: 'clientId:a' }, { targets: [1] },
+      { targets: Array(101).fill('clientId:a') }, { targets: ['clientId:a'], allowReauthMargin: 'yes' }]) {
+      assertAblyError(await revoke(KEY.revocable, body), 400, 40000);
+    }
+    for (const issuedBefore of [Date.now() + 60000, Date.now() - HOUR - 60000, 'now', 1.5]) {
+      assertAblyError(await revoke(KEY.revocable, { targets: ['clientId:a'], issuedBefore }), 400, 40003);
+    }
+    assert.equal(emu.stats().revocations, 0);
+  });
+
+  test('one result per target: 201 {successCount, failureCount, results} with X-Ably-Version >= 3', async () => {
+    const before = Date.now();
+    const r = await revoke(KEY.revocable, { targets: ['clientId:alice', 'revocationKey:user:bob', 'channel:x', 'invalidType:abc', 'clientId:'] });
+    assert.equal(r.status, 201, r.body);
+    assert.equal(r.json.successCount, 2);
+    assert.equal(r.json.failureCount, 3);
+    const [alice, bob, channel, bad, empty] = r.json.results;
+    assert.equal(alice.target, 'clientId:alice');
+    assert.ok(alice.issuedBefore >= before && alice.appliesAt === alice.issuedBefore, JSON.stringify(alice));
+    assert.equal(bob.target, 'revocationKey:user:bob');
+    assert.deepEqual([channel.target, channel.error.code, channel.error.statusCode], ['channel:x', 40121, 401]);
+    assert.deepEqual([bad.target, bad.error.code, bad.error.statusCode], ['invalidType:abc', 40000, 400]);
+    assert.equal(empty.error.code, 40000);
+    assert.equal(emu.stats().revocations, 2);
+    assert.equal(emu.stats().routes.revokeTokens.ok, 1);
+  });
+
+  test('without X-Ably-Version: 201 and a bare array, or 400 40020 with batchResponse when a target failed', async () => {
+    const ok = await revoke(KEY.revocable, { targets: ['clientId:alice'] }, { 'x-ably-version': '' });
+    assert.equal(ok.status, 201);
+    assert.ok(Array.isArray(ok.json) && ok.json[0].target === 'clientId:alice');
+    const partly = await revoke(KEY.revocable, { targets: ['clientId:alice', 'nope'] }, { 'x-ably-version': '' });
+    assert.equal(partly.status, 400);
+    assert.equal(partly.json.error.code, 40020);
+    assert.equal(partly.json.batchResponse.length, 2);
+    assert.equal(partly.json.batchResponse[1].error.code, 40000);
+  });
+
+  test('a revoked token is refused with 40141; other clients and later tokens are not', async () => {
+    const alice = await tokenFor('alice');
+    const bob = await tokenFor('bob');
+    await new Promise((r) => setTimeout(r, 5)); // issued strictly before the revocation
+    const r = await revoke(KEY.revocable, { targets: ['clientId:alice'] });
+    assert.equal(r.status, 201, r.body);
+    assertAblyError(await publishWith(alice), 401, 40141);
+    assert.equal((await publishWith(bob)).status, 201);
+    await new Promise((res) => setTimeout(res, 5));
+    assert.equal((await publishWith(await tokenFor('alice'))).status, 201, 'a token issued after the revocation works');
+  });
+
+  test('revocationKey matches the JWT claim x-ably-revocation-key', async () => {
+    const jwt = (rk) => signJwt(KEY.revocable, { iat: nowS() - 2, exp: nowS() + 600, 'x-ably-capability': '{"*":["*"]}', 'x-ably-revocation-key': rk });
+    const [alice, carol] = [jwt('user:alice'), jwt('user:carol')];
+    assert.equal((await revoke(KEY.revocable, { targets: ['revocationKey:user:alice'] })).status, 201);
+    assertAblyError(await publishWith(alice), 401, 40141);
+    assert.equal((await publishWith(carol)).status, 201);
+  });
+
+  test('issuedBefore in the past spares tokens issued after it', async () => {
+    const issuedBefore = Date.now() - 1000;
+    const alice = await tokenFor('alice');
+    const r = await revoke(KEY.revocable, { targets: ['clientId:alice'], issuedBefore });
+    assert.equal(r.json.results[0].issuedBefore, issuedBefore);
+    assert.equal((await publishWith(alice)).status, 201);
+  });
+
+  test('allowReauthMargin: enforced 30 s later, so the token still works now', async () => {
+    const alice = await tokenFor('alice');
+    await new Promise((r) => setTimeout(r, 5));
+    const r = await revoke(KEY.revocable, { targets: ['clientId:alice'], allowReauthMargin: true });
+    const [res] = r.json.results;
+    assert.ok(res.appliesAt - res.issuedBefore >= 29000 && res.appliesAt - res.issuedBefore <= 31000, JSON.stringify(res));
+    assert.equal((await publishWith(alice)).status, 201);
+    emu.setClockOffset(31000); // the emulator's clock past appliesAt
+    assertAblyError(await publishWith(alice), 401, 40141);
+  });
+
+  test('faults apply to revokeTokens only when named in routes', async () => {
+    emu.setFaults({ status: 503 });
+    assert.equal((await revoke(KEY.revocable, { targets: ['clientId:a'] })).status, 201);
+    emu.setFaults({ status: 503, routes: ['revokeTokens'] });
+    assertAblyError(await revoke(KEY.revocable, { targets: ['clientId:a'] }), 503, 50300);
+  });
+});
+
 describe('capability rules', () => {
   test('resource intersection follows the wildcard rules', () => {
     const cases = [

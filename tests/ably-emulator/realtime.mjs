@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import { WebSocketServer } from 'ws';
 // server.mjs imports this module too; the cycle is fine because both only use each other's
 // exports inside functions, never while the modules are being evaluated.
-import { AblyError, capabilityAllows } from './server.mjs';
+import { AblyError, capabilityAllows, revocationMatches } from './server.mjs';
 
 export const ACTION = {
   HEARTBEAT: 0, ACK: 1, NACK: 2, CONNECT: 3, CONNECTED: 4, DISCONNECT: 5, DISCONNECTED: 6,
@@ -63,6 +63,7 @@ const newStats = () => ({
   reauthorized: 0,     // AUTH from a client accepted (CONNECTED sent back)
   reauthFailed: 0,     // AUTH from a client refused
   expired: 0,          // connections dropped because their credential expired (40142)
+  revoked: 0,          // connections dropped because their credential was revoked (40141)
   attached: 0,
   messagesIn: 0,       // MESSAGE protocol messages accepted
   messagesOut: 0,      // MESSAGE protocol messages delivered to subscribers
@@ -310,6 +311,30 @@ export class Realtime {
     });
   }
 
+  /* Drop the connection with DISCONNECTED 40141 if its credential is revoked now (ably-js
+   * treats it as a token error: it renews through authUrl/authCallback if it can). */
+  dropIfRevoked(conn) {
+    if (!conn.auth || !this.emu.isRevoked(conn.auth)) return false;
+    this.stats.revoked++;
+    this.log(`revoked ${conn.id}`);
+    conn.fatal(new AblyError(401, 40141, 'Token revoked'), ACTION.DISCONNECTED);
+    return true;
+  }
+
+  /* Enforce the revocations now due on every open connection. */
+  enforceRevocations() {
+    for (const conn of [...this.open]) if (!conn.closed && conn.id) this.dropIfRevoked(conn);
+  }
+
+  /* allowReauthMargin: the connections revocation r will cover get AUTH now, a hint to renew
+   * before it is enforced. */
+  hintRevoked(keyName, r) {
+    for (const conn of [...this.open]) {
+      if (!conn.closed && conn.id && conn.auth && conn.auth.keyName === keyName && revocationMatches(r, conn.auth))
+        this.requestAuth(conn);
+    }
+  }
+
   requestAuth(conn) {
     this.stats.authRequested++;
     conn.send({ action: ACTION.AUTH });
@@ -325,6 +350,8 @@ export class Realtime {
 
   onData(conn, data, isBinary) {
     if (conn.closed || !conn.id) return;
+    // A credential revoked since the last check: nothing more on it.
+    if (this.dropIfRevoked(conn)) return;
     let msg;
     try {
       if (isBinary) throw new Error('binary');

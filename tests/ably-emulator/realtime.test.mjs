@@ -14,6 +14,7 @@ import { ACTION, FLAG, reauthLead } from './realtime.mjs';
 const KEY = {
   full: 'TESTAPP.fulltest:TEST-ONLY-not-a-real-secret-0000000000',
   limited: 'TESTAPP.limited:TEST-ONLY-limited-secret-00000000000',
+  revocable: 'TESTAPP.revocable:TEST-ONLY-revocable-secret-000000000',
 };
 const keyName = (k) => k.split(':')[0];
 const secret = (k) => k.split(':')[1];
@@ -359,6 +360,87 @@ describe('channels', () => {
     assert.equal(s.connected, 0);
     assert.equal(s.open, 1);
     assert.equal(client.connection.state, 'connected');
+  });
+});
+
+describe('revocation', () => {
+  const T = { timeout: 8000 }; // a revocation never enforced must fail, not hang
+  /* POST /keys/{keyName}/revokeTokens with the revocable key, as `ably-token revoke` does. */
+  async function revoke(body) {
+    const res = await fetch(`${emu.url}/keys/${keyName(KEY.revocable)}/revokeTokens`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json', 'x-ably-version': '6',
+        authorization: `Basic ${Buffer.from(KEY.revocable).toString('base64')}`,
+      },
+      body: JSON.stringify(body),
+    });
+    assert.equal(res.status, 201);
+    return res.json();
+  }
+  const connected = async (clientId) => {
+    const cb = tokenRequests({ clientId }, KEY.revocable);
+    const client = realtime({ authCallback: cb });
+    await client.connection.once('connected');
+    client.cb = cb;
+    client.changes = [];
+    client.connection.on((c) => client.changes.push(c));
+    return client;
+  };
+
+  test('an open connection whose token is revoked gets DISCONNECTED 40141; ably-js renews, others stay', T, async () => {
+    const [alice, bob] = [await connected('alice'), await connected('bob')];
+    await sleep(5);
+    const disconnected = alice.connection.once('disconnected');
+    const answer = await revoke({ targets: ['clientId:alice'] });
+    assert.equal(answer.successCount, 1);
+    const change = await disconnected;
+    assert.equal(change.reason.code, 40141);
+    assert.equal(change.reason.statusCode, 401);
+    // A token error ably-js can renew from: a new token (issued after issuedBefore) connects.
+    await alice.connection.once('connected');
+    assert.equal(alice.cb.calls, 2);
+    assert.equal(bob.connection.state, 'connected');
+    assert.deepEqual(bob.changes, []);
+    const s = emu.stats().realtime;
+    assert.equal(s.revoked, 1);
+    assert.equal(s.errorCodes['40141'], 1);
+  });
+
+  test('a revoked token is refused at connect with ERROR 40141', T, async () => {
+    const td = await signer(KEY.revocable).auth.requestToken({ clientId: 'alice' });
+    await sleep(5);
+    await revoke({ targets: ['clientId:alice'] });
+    const { ws, first } = await rawConnect({ access_token: td.token });
+    assertError(first, ACTION.ERROR, 40141, 401);
+    const [closeCode] = await once(ws, 'close');
+    assert.equal(closeCode, 1000);
+  });
+
+  test('a JWT is revoked by its x-ably-revocation-key', T, async () => {
+    const jwt = signJwt(KEY.revocable, { iat: nowS() - 2, exp: nowS() + 600, 'x-ably-capability': '{"*":["*"]}', 'x-ably-revocation-key': 'group:red' });
+    const client = realtime({ authCallback: (_p, cb) => cb(null, jwt) });
+    await client.connection.once('connected');
+    const disconnected = client.connection.once('disconnected');
+    await revoke({ targets: ['revocationKey:group:red'] });
+    assert.equal((await disconnected).reason.code, 40141);
+  });
+
+  test('allowReauthMargin: the connections it covers get AUTH at once and stay connected once renewed', T, async () => {
+    const [alice, bob] = [await connected('alice'), await connected('bob')];
+    await sleep(5);
+    const updated = alice.connection.once('update');
+    const [res] = (await revoke({ targets: ['clientId:alice'], allowReauthMargin: true })).results;
+    assert.ok(res.appliesAt - res.issuedBefore >= 29000, JSON.stringify(res));
+    await updated;
+    assert.equal(alice.cb.calls, 2);
+    await sleep(100);
+    assert.equal(alice.connection.state, 'connected');
+    assert.equal(bob.cb.calls, 1, 'bob was not asked to renew');
+    const s = emu.stats().realtime;
+    assert.equal(s.authRequested, 1);
+    assert.equal(s.reauthorized, 1);
+    assert.equal(s.revoked, 0);
   });
 });
 

@@ -28,10 +28,14 @@ const LAST_REQUESTS = 50;
 const LAST_TRACEPARENTS = 100;
 const MAX_MESSAGES_PER_CHANNEL = 1000;
 const MAX_TOKENS = 200000;
-const FAULT_ROUTES = ['requestToken', 'time'];
+const FAULT_ROUTES = ['requestToken', 'time', 'revokeTokens'];
+const DEFAULT_FAULT_ROUTES = ['requestToken', 'time']; // revokeTokens only when named
+const MAX_REVOKE_TARGETS = 100;           // Ably's limit per revokeTokens request
+const REAUTH_MARGIN_MS = 30 * 1000;       // allowReauthMargin postpones enforcement this long
+const MAX_ISSUED_BEFORE_AGE_MS = 60 * 60 * 1000; // Ably refuses an issuedBefore older than 1 h
 const MAX_LATENCY_MS = 120000;
 const DEFAULT_MAX_STREAMS = 1000;
-const ROUTES = ['requestToken', 'time', 'publish', 'history', 'control', 'preflight', 'other'];
+const ROUTES = ['requestToken', 'revokeTokens', 'time', 'publish', 'history', 'control', 'preflight', 'other'];
 
 export const OPERATIONS = new Set([
   'subscribe', 'publish', 'presence', 'history', 'stats', 'channel-metadata', 'push-subscribe',
@@ -211,6 +215,14 @@ export function loadKeys(spec = DEFAULT_KEYS_FILE) {
   return keys;
 }
 
+/* Whether revocation r ({type, value, issuedBefore}) covers the credential info. */
+export function revocationMatches(r, info) {
+  if (!(Number.isFinite(info.issued) && info.issued < r.issuedBefore)) return false;
+  if (r.type === 'clientId') return info.clientId === r.value;
+  if (r.type === 'revocationKey') return info.revocationKey === r.value;
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The emulator
 
@@ -346,6 +358,7 @@ class Emulator {
     this.faults = null;
     this.nonces = new Map(); // keyName -> Map("timestamp\nnonce" -> timestamp)
     this.channels = new Map(); // channel -> stored messages, oldest first
+    this.revocations = new Map(); // keyName -> [{type, value, issuedBefore, appliesAt}]
     this.lastRequests = [];
     this.traceparents = []; // W3C traceparent headers received, oldest first
     this.releaseHeld();
@@ -382,6 +395,7 @@ class Emulator {
       tokensIssued: this.tokensIssued,
       liveTokens: this.tokens.size,
       messagesStored: this.messagesStored,
+      revocations: [...this.revocations.values()].reduce((n, list) => n + list.length, 0),
       faults: this.faults && { ...this.faults },
       faultsApplied: this.faultsApplied,
       lastRequests: structuredClone(this.lastRequests),
@@ -545,6 +559,13 @@ class Emulator {
       const body = await this.jsonBody(ctx);
       if (await this.applyFault(ctx)) return;
       return this.requestToken(ctx, segs[1], body);
+    }
+    if (segs.length === 3 && segs[0] === 'keys' && segs[2] === 'revokeTokens') {
+      ctx.route = 'revokeTokens';
+      want('POST');
+      const body = await this.jsonBody(ctx);
+      if (await this.applyFault(ctx)) return;
+      return this.revokeTokens(ctx, segs[1], body);
     }
     if (segs.length === 3 && segs[0] === 'channels' && segs[2] === 'messages') {
       if (method === 'POST') {
@@ -742,7 +763,7 @@ class Emulator {
       if (spec[name] !== undefined && typeof spec[name] !== 'boolean') fail(400, 40000, `faults: ${name} must be a boolean`);
       return spec[name] === true;
     };
-    const routes = spec.routes ?? FAULT_ROUTES;
+    const routes = spec.routes ?? DEFAULT_FAULT_ROUTES;
     if (!Array.isArray(routes) || routes.length === 0 || !routes.every((r) => FAULT_ROUTES.includes(r)))
       fail(400, 40000, `faults: routes must be a non-empty subset of ${FAULT_ROUTES.join(', ')}`);
     const kinds = ['silent', 'reset', 'garbage', 'cloudfront', 'htmlError'].filter(bool);
@@ -963,6 +984,87 @@ class Emulator {
     while (this.tokens.size >= MAX_TOKENS) this.tokens.delete(this.tokens.keys().next().value); // oldest first
   }
 
+  // --- POST /keys/{keyName}/revokeTokens ------------------------------------------------------
+
+  /* Token revocation as Ably documents it (docs: auth/revocation, api/rest-api#revoke-tokens;
+   * ably-js rest.revokeTokens; ably-common errors 40133, 40141, 40162, 40163, 40121, 40020):
+   * Basic auth with the key that issued the tokens, a body {targets, issuedBefore?,
+   * allowReauthMargin?}, one result per target. With X-Ably-Version >= 3 (ably-js sends 6) the
+   * answer is 201 {successCount, failureCount, results} even when some targets failed; older
+   * clients get 201 and a bare array, or 400 40020 with the results in batchResponse. */
+  revokeTokens(ctx, pathKeyName, body) {
+    const header = String(ctx.req.headers.authorization || '');
+    const scheme = header.split(' ')[0].toLowerCase();
+    if (!header) fail(401, 40100, 'Unauthorized: token revocation needs Basic authentication with the key');
+    if (scheme !== 'basic') fail(401, 40162, 'Token revocation requires Basic authentication with an API key, not a token');
+    const cred = Buffer.from(header.slice(header.indexOf(' ') + 1).trim(), 'base64').toString('utf8');
+    const key = this.keys.get(cred.slice(0, cred.indexOf(':')));
+    if (!key) fail(401, 40101, 'Invalid credentials: unknown key');
+    this.checkBasic(ctx, key);
+    if (key.keyName !== pathKeyName) fail(401, 40133, 'Can only revoke tokens using the same key that issued them');
+    if (!key.revocable) fail(401, 40163, 'Token revocation is not enabled for this key (revocable tokens)');
+    if (!isPlainObject(body)) fail(400, 40000, 'revokeTokens: the body must be a JSON object');
+    const { targets, issuedBefore, allowReauthMargin } = body;
+    ctx.extra.revoke = { targets, issuedBefore, allowReauthMargin };
+    if (!Array.isArray(targets) || targets.length === 0 || !targets.every((t) => typeof t === 'string'))
+      fail(400, 40000, 'revokeTokens: targets must be a non-empty array of strings');
+    if (targets.length > MAX_REVOKE_TARGETS) fail(400, 40000, `revokeTokens: at most ${MAX_REVOKE_TARGETS} targets`);
+    if (allowReauthMargin !== undefined && typeof allowReauthMargin !== 'boolean')
+      fail(400, 40000, 'revokeTokens: allowReauthMargin must be a boolean');
+    const now = this.now();
+    if (issuedBefore !== undefined) {
+      if (!Number.isSafeInteger(issuedBefore)) fail(400, 40003, 'revokeTokens: issuedBefore must be an integer (ms since epoch)');
+      if (issuedBefore > now) fail(400, 40003, 'revokeTokens: issuedBefore is in the future');
+      if (issuedBefore < now - MAX_ISSUED_BEFORE_AGE_MS) fail(400, 40003, 'revokeTokens: issuedBefore is more than an hour ago');
+    }
+    const before = issuedBefore ?? now;
+    const appliesAt = allowReauthMargin ? now + REAUTH_MARGIN_MS : now;
+    const results = targets.map((target) => {
+      const colon = target.indexOf(':');
+      const type = colon < 0 ? '' : target.slice(0, colon);
+      const value = colon < 0 ? '' : target.slice(colon + 1);
+      if (type === 'channel')
+        return { target, error: { code: 40121, statusCode: 401, message: 'Revocation by channel is not enabled for this account' } };
+      if ((type !== 'clientId' && type !== 'revocationKey') || value === '')
+        return { target, error: { code: 40000, statusCode: 400, message: 'Invalid target: expected clientId:ID or revocationKey:KEY' } };
+      this.revoke(key.keyName, { type, value, issuedBefore: before, appliesAt });
+      return { target, issuedBefore: before, appliesAt };
+    });
+    const failureCount = results.filter((r) => r.error).length;
+    const version = Number(ctx.req.headers['x-ably-version']);
+    if (version >= 3) {
+      return this.sendJson(ctx, 201, { successCount: results.length - failureCount, failureCount, results });
+    }
+    if (failureCount === 0) return this.sendJson(ctx, 201, results);
+    ctx.code = 40020;
+    return this.sendJson(ctx, 400, {
+      error: { message: 'Batched response includes errors', code: 40020, statusCode: 400, href: 'https://help.ably.io/error/40020' },
+      batchResponse: results,
+    });
+  }
+
+  /* Remember a revocation; enforce it on open realtime connections at appliesAt (before that,
+   * with allowReauthMargin, they get AUTH: a hint to renew first). */
+  revoke(keyName, r) {
+    let list = this.revocations.get(keyName);
+    if (!list) this.revocations.set(keyName, (list = []));
+    list.push(r);
+    const wait = r.appliesAt - this.now();
+    if (wait > 0) {
+      this.realtime.hintRevoked(keyName, r);
+      this.later(wait, () => this.realtime.enforceRevocations());
+    } else {
+      // After the answer is on its way, as Ably acts after answering.
+      setImmediate(() => this.realtime.enforceRevocations());
+    }
+  }
+
+  /* Whether a verified credential {keyName, issued, clientId, revocationKey} is revoked now. */
+  isRevoked(info, now = this.now()) {
+    const list = this.revocations.get(info.keyName);
+    return !!list && list.some((r) => r.appliesAt <= now && revocationMatches(r, info));
+  }
+
   // --- token-authenticated REST --------------------------------------------------------------
 
   /* Authorization header -> {kind, keyName, capability, clientId}. clientId '*' = any. */
@@ -988,11 +1090,17 @@ class Emulator {
   /* An Ably token we issued, or an Ably JWT -> {kind, keyName, capability, clientId, issued,
    * expires}; throws the AblyError Ably would answer with. REST and realtime share it. */
   verifyToken(token) {
-    if (token.split('.').length === 3) return this.verifyJwt(token);
-    const info = this.tokens.get(token);
-    if (!info) fail(401, 40140, 'Token not recognised');
-    if (info.expires <= this.now()) fail(401, 40142, 'Token expired');
-    return { kind: 'token', ...info };
+    let info;
+    if (token.split('.').length === 3) {
+      info = this.verifyJwt(token);
+    } else {
+      const known = this.tokens.get(token);
+      if (!known) fail(401, 40140, 'Token not recognised');
+      if (known.expires <= this.now()) fail(401, 40142, 'Token expired');
+      info = { kind: 'token', revocationKey: null, ...known };
+    }
+    if (this.isRevoked(info)) fail(401, 40141, 'Token revoked');
+    return info;
   }
 
   /* Ably JWT: HS256 only, kid = keyName, iat/exp in seconds. */
@@ -1039,7 +1147,11 @@ class Emulator {
     }
     const clientId = claims['x-ably-clientId'];
     if (clientId !== undefined && (typeof clientId !== 'string' || clientId === '')) bad('x-ably-clientId must be a non-empty string');
-    return { kind: 'jwt', keyName: key.keyName, capability: cap, clientId: clientId ?? null, issued: iat * 1000, expires: exp * 1000 };
+    const revocationKey = typeof claims['x-ably-revocation-key'] === 'string' ? claims['x-ably-revocation-key'] : null;
+    return {
+      kind: 'jwt', keyName: key.keyName, capability: cap, clientId: clientId ?? null, revocationKey,
+      issued: iat * 1000, expires: exp * 1000,
+    };
   }
 
   requireCapability(auth, channel, op) {

@@ -417,7 +417,9 @@ async function startBackend(dir, s, ctx) {
   let proc;
   if (s.kind === 'ours') {
     const conf = path.join(dir, `${s.name}.conf`);
-    const settings = { key: TEST_KEY, mode: s.mode };
+    // The Node servers' policy (the built-in defaults before they became
+    // narrow), so that both sides sign the same TokenParams.
+    const settings = { key: TEST_KEY, mode: s.mode, client_id: 'example-client-id', capability: '{"*":["*"]}' };
     if (s.mode === 'token') {
       Object.assign(settings, { rest_host: `127.0.0.1:${ctx.upstreams[s.upstream].port}`, tls: 'off', fallback_hosts: '' });
     }

@@ -9,7 +9,8 @@
  *                                         named after it
  *
  * Cases (the key is the emulator's test key, the parameters are the
- * endpoint's defaults: clientId example-client-id, capability {"*":["*"]},
+ * demo's policy (the built-in defaults until issue 16): clientId
+ * example-client-id, capability {"*":["*"]},
  * ttl 1 h):
  *   token-request  nonce + timestamp + tr_build (what `token-request` mode
  *                  signs per request)

@@ -124,12 +124,12 @@ test('started by hand with no web server, it says so instead of waiting', async 
 
 // Ably's docs mark x-ably-capability required (one table says optional):
 // the CLI always writes it, the config's capability by default.
-test('ably-token jwt always writes x-ably-capability: the config\'s capability, else {"*":["*"]}', async () => {
+test('ably-token jwt always writes x-ably-capability: the config\'s capability, the built-in one without a config', async () => {
   const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
   const key = 'TESTAPP.fulltest:TEST-ONLY-not-a-real-secret-0000000000';
   let r = await cli(['jwt', '--key', key, '--iat', '1700000000', '--exp', '1700003600']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(claims(r.stdout)['x-ably-capability'], '{"*":["*"]}');
+  assert.equal(claims(r.stdout)['x-ably-capability'], '{"public:*":["subscribe"]}');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ably-token-cli-'));
   try {
     const conf = path.join(dir, 'c.conf');
@@ -137,7 +137,7 @@ test('ably-token jwt always writes x-ably-capability: the config\'s capability, 
     r = await cli(['jwt', '--key', key, '--config', conf, '--iat', '1700000000', '--exp', '1700003600']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(claims(r.stdout)['x-ably-capability'], '{"news:*":["subscribe"]}');
-    fs.writeFileSync(conf, 'capability = {"private:{clientId}":["*"]}\n', { mode: 0o600 });
+    fs.writeFileSync(conf, 'client_id = alice\ncapability = {"private:{clientId}":["*"]}\n', { mode: 0o600 });
     r = await cli(['jwt', '--key', key, '--config', conf]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /\{clientId\}: give --capability/);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot, binaryPath, sleep } from './lib/stack.mjs';
+import { repoRoot, binaryPath, sleep, TEST_POLICY_LINES } from './lib/stack.mjs';
 import { assertAblyError, assertTokenRequest, finalChecks, header } from './lib/checks.mjs';
 import { ablyJsTests, ablyLogResponse } from './lib/ablyjs.mjs';
 import { HostedStack, renderExample, shareWithApache, useApache } from './lib/apache.mjs';
@@ -32,7 +32,7 @@ async function fcgidSite(h, { limits = {}, server = [] } = {}) {
   const etc = path.join(h.dir, 'etc');
   await fs.mkdir(etc);
   const conf = path.join(etc, 'ably-token.conf');
-  await fs.writeFile(conf, `key = ${h.key}\nmode = token-request\nlog_level = info\n`);
+  await fs.writeFile(conf, `key = ${h.key}\nmode = token-request\nlog_level = info\n${TEST_POLICY_LINES}`);
   await shareWithApache(conf, 0o640);
   await shareWithApache(etc, 0o750);
 

@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot, binaryPath } from './lib/stack.mjs';
+import { repoRoot, binaryPath, TEST_POLICY_LINES } from './lib/stack.mjs';
 import { buildDir, make } from './lib/build.mjs';
 import { assertAblyError, assertTokenRequest, finalChecks, header } from './lib/checks.mjs';
 import { ablyJsTests, ablyLogResponse } from './lib/ablyjs.mjs';
@@ -69,7 +69,7 @@ async function userDir(h, user, { binary, htaccess, wrapperBinary = null }) {
 }
 
 async function keyFile(h, file) {
-  await fs.writeFile(file, `key = ${h.key}\nmode = token-request\n`);
+  await fs.writeFile(file, `key = ${h.key}\nmode = token-request\n${TEST_POLICY_LINES}`);
   await shareWithApache(file, 0o640);
 }
 
@@ -97,7 +97,7 @@ const site = useApache('Apache CGI (shared hosting)', 'cgi', async (h) => {
       [KEY_LINE, `SetEnv ABLY_API_KEY ${h.key}`]] }, 'conf/htaccess.example'),
   });
   await fs.writeFile(path.join(bob.home, 'ably-token.conf'),
-    `mode = token\nrest_host = 127.0.0.1:${h.emuPort}\ntls = off\n`, { mode: 0o644 });
+    `mode = token\nrest_host = 127.0.0.1:${h.emuPort}\ntls = off\n${TEST_POLICY_LINES}`, { mode: 0o644 });
 
   // carol: as on a suEXEC host, where SetEnv does not reach the program.
   const carolHome = home('carol');

@@ -1,8 +1,10 @@
 // `make install` and `make uninstall` with DESTDIR and PREFIX, from a private
 // build directory: the staged tree holds exactly the files the install list
-// of doc/install.md names (the page as www/ has it), with the right modes and the
-// install paths rewritten for PREFIX; the man page documents every option
-// --help prints; uninstall leaves nothing behind.
+// of doc/install.md names (the page as www/ has it, ably-js included), with
+// the right modes and the install paths rewritten for PREFIX; the man page
+// documents every option --help prints; uninstall leaves nothing behind, not
+// even the directories install made, and keeps those it found; without
+// ably.min.js install stops before writing anything.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -22,6 +24,20 @@ let build;
 
 function make(...args) {
   return makeIn(build, ...args);
+}
+
+/** Every directory under root, as absolute paths inside it. */
+function dirsUnder(root) {
+  const out = [];
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      out.push('/' + path.relative(root, path.join(d, e.name)));
+      walk(path.join(d, e.name));
+    }
+  };
+  if (fs.existsSync(root)) walk(root);
+  return out.sort();
 }
 
 /** Every file under root, as absolute paths inside it ("/usr/local/bin/..."). */
@@ -52,12 +68,11 @@ function readmeList() {
   return assert.fail(`no install list (marker "<!-- install-list") in ${LIST_FILES.join(' or ')}`);
 }
 
-/** What the page directory must hold: www's web files, plus ably-js when there is one. */
+/** What the page directory must hold: www's web files, plus ably-js (install stops without it). */
 function wwwFiles() {
   const files = fs.readdirSync(path.join(repoRoot, 'www'), { withFileTypes: true })
     .filter((e) => e.isFile() && WWW_EXT.test(e.name)).map((e) => e.name);
-  if (fs.existsSync(path.join(repoRoot, 'www/vendor/ably.min.js')) ||
-      fs.existsSync(path.join(repoRoot, 'node_modules/ably/build/ably.min.js'))) files.push('vendor/ably.min.js');
+  files.push('vendor/ably.min.js');
   return files;
 }
 
@@ -116,6 +131,9 @@ test('another PREFIX: the units and the Apache example name the installed paths'
   const service = read('opt/ably/lib/systemd/system/ably-token.service');
   assert.match(service, /^ExecStart=\/opt\/ably\/bin\/ably-token /m);
   assert.doesNotMatch(service, /\/usr\/local/);
+  const nginx = read('opt/ably/share/ably-token/nginx.conf.example');
+  assert.match(nginx, /^\s*root \/opt\/ably\/share\/ably-token\/www;$/m, 'nginx.conf.example serves another page');
+  assert.doesNotMatch(nginx, /\/usr\/local/);
   const apache = read('opt/ably/share/ably-token/apache-fcgid.conf.example');
   assert.match(apache, /^Define ABLY_TOKEN_BIN\s+\/opt\/ably\/bin\/ably-token$/m);
   assert.match(apache, /^Define ABLY_TOKEN_WWW\s+\/opt\/ably\/share\/ably-token\/www$/m);
@@ -126,19 +144,44 @@ test('another PREFIX: the units and the Apache example name the installed paths'
     fs.readFileSync(path.join(repoRoot, 'conf/ably-token.conf'), 'utf8'));
 });
 
-test('make uninstall removes everything make install put there', async () => {
+test('make install records the directories it made: all of them under DESTDIR', () => {
+  const dest = path.join(dir, 'default');
+  const recorded = fs.readFileSync(path.join(dest, 'usr/local/share/ably-token/installed-dirs'), 'utf8')
+    .split('\n').filter(Boolean);
+  assert.deepEqual(recorded, dirsUnder(dest), 'installed-dirs is not every directory install made');
+});
+
+test('make uninstall removes everything make install put there, directories included', async () => {
   for (const [name, prefix] of [['default', null], ['opt', '/opt/ably']]) {
     const dest = path.join(dir, name);
     await make(`DESTDIR=${dest}`, ...(prefix ? [`PREFIX=${prefix}`] : []), 'uninstall');
     assert.deepEqual(filesUnder(dest), [], `left after uninstall (${name})`);
-    assert.ok(!fs.existsSync(path.join(dest, (prefix || DEFAULT_PREFIX).slice(1), 'share/ably-token')));
+    assert.deepEqual(dirsUnder(dest), [], `directories left after uninstall (${name})`);
   }
+});
+
+test('make uninstall keeps a directory that was there before install, and one something else uses', async () => {
+  const dest = path.join(dir, 'existing');
+  await fsp.mkdir(path.join(dest, 'usr/local/bin'), { recursive: true });
+  await make(`DESTDIR=${dest}`, 'install');
+  await fsp.mkdir(path.join(dest, 'usr/local/share/man/man8/other'), { recursive: true });
+  const { stderr } = await make(`DESTDIR=${dest}`, 'uninstall');
+  assert.match(stderr, /kept .*share\/man\/man8: not empty/);
+  assert.deepEqual(dirsUnder(dest), ['/usr', '/usr/local', '/usr/local/bin', '/usr/local/share',
+    '/usr/local/share/man', '/usr/local/share/man/man8', '/usr/local/share/man/man8/other']);
+});
+
+test('make install without ably.min.js stops with a message, and installs nothing', async () => {
+  const dest = path.join(dir, 'no-ably-js');
+  await assert.rejects(make(`DESTDIR=${dest}`, 'ABLY_JS=', 'install'),
+    (e) => /no ably\.min\.js for the page: run npm ci/.test(e.message));
+  assert.deepEqual(filesUnder(dest), []);
 });
 
 test('the man page documents every option --help prints, and man renders it without warnings', async (t) => {
   const bin = path.join(build, 'ably-token');
   const help = [];
-  for (const args of [['--help'], ['sign', '--help'], ['jwt', '--help']]) {
+  for (const args of [['--help'], ['sign', '--help'], ['jwt', '--help'], ['revoke', '--help']]) {
     const r = await run(bin, args).catch((e) => ({ stdout: e.stdout || '' }));
     help.push(r.stdout);
   }

@@ -2,7 +2,7 @@
 // conf/ably-token.service: the binary is started the way the units describe,
 // by systemd's own systemd-socket-activate (which listens on the socket, sets
 // LISTEN_FDS/LISTEN_PID and execs the ExecStart command line on the first
-// connection), with the key only in the environment (EnvironmentFile) and
+// connection), with the key in a file of its own (key_file) and
 // nginx in front. The container has no systemd as PID 1, so the units
 // themselves are checked with `systemd-analyze verify` and
 // `systemd-analyze security --offline`.
@@ -66,12 +66,13 @@ function one(unit, section, key) {
 const socketUnit = parseUnit(SOCKET_UNIT);
 const serviceUnit = parseUnit(SERVICE_UNIT);
 const key = testKey('main');
-// What the EnvironmentFile holds, as doc/systemd.md tells you to write it.
-const envFileText = `ABLY_API_KEY=${key}\n`;
-const envFromFile = Object.fromEntries(envFileText.trim().split('\n').map((l) => {
-  const i = l.indexOf('=');
-  return [l.slice(0, i), l.slice(i + 1)];
-}));
+// The key as doc/deploy-nginx.md gives it: a file of its own (mode 0600)
+// that the settings file names with key_file; nothing in the environment.
+function writeKeyFile(dir) {
+  const file = path.join(dir, 'ably-token.key');
+  fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return file;
+}
 
 /** ExecStart with the installed paths replaced by the test's. */
 function execStartArgs(stack) {
@@ -84,15 +85,14 @@ function execStartArgs(stack) {
 }
 
 const stack = useStack({
-  key: null, // none in the settings file: it comes from the EnvironmentFile
+  key: null, // none in the settings file: it names the key file
   actualKey: key,
-  env: envFromFile,
   // The default mode (token): the binary fetches tokens from the emulator.
   binArgs: (s) => {
-    fs.appendFileSync(s.configPath, `rest_host = 127.0.0.1:${s.emuPort}\ntls = off\n`);
+    fs.appendFileSync(s.configPath, `rest_host = 127.0.0.1:${s.emuPort}\ntls = off\nkey_file = ${writeKeyFile(s.dir)}\n`);
     const listen = one(socketUnit, 'Socket', 'ListenStream');
     assert.equal(listen, '/run/ably-token/ably-token.sock');
-    return ['--listen', s.sockPath, ...Object.keys(envFromFile).flatMap((n) => ['-E', n]), ...execStartArgs(s)];
+    return ['--listen', s.sockPath, ...execStartArgs(s)];
   },
 });
 const ablyLog = ablyJsTests(stack, { label: 'systemd socket activation', channelPrefix: 'systemd', answer: /"issued"/ });
@@ -153,14 +153,16 @@ test('systemd-analyze security --offline rates the service\'s sandbox OK (exposu
   }
 });
 
-test('the units: root-owned socket for the web server\'s group, unprivileged sandboxed service, key from a file', () => {
+test('the units: root-owned socket for the web server\'s group, sandboxed service as its own account', () => {
   assert.equal(one(socketUnit, 'Socket', 'Accept'), 'no');
   assert.equal(one(socketUnit, 'Socket', 'SocketMode'), '0660');
   assert.equal(one(socketUnit, 'Socket', 'SocketGroup'), 'www-data');
   const want = {
-    DynamicUser: 'yes', NoNewPrivileges: 'yes', ProtectSystem: 'strict', ProtectHome: 'yes', PrivateTmp: 'yes',
-    PrivateDevices: 'yes', CapabilityBoundingSet: '', EnvironmentFile: '/etc/ably-token/ably-token.env',
+    User: 'ably-token', Group: 'ably-token', NoNewPrivileges: 'yes', ProtectSystem: 'strict', ProtectHome: 'yes', PrivateTmp: 'yes',
+    PrivateDevices: 'yes', CapabilityBoundingSet: '',
   };
+  assert.ok(!(serviceUnit.Service || []).some(([k]) => k === 'EnvironmentFile' || k === 'DynamicUser'),
+    'the key comes from key_file, read by the service\'s own account');
   for (const [k, v] of Object.entries(want)) assert.equal(one(serviceUnit, 'Service', k), v, k);
   const all = fs.readFileSync(SERVICE_UNIT, 'utf8') + fs.readFileSync(SOCKET_UNIT, 'utf8');
   assert.ok(!(serviceUnit.Service || []).some(([k, v]) => k === 'Environment' && /ABLY_API_KEY/.test(v)),

@@ -24,13 +24,44 @@ async function tmpdir() {
   return fs.mkdtemp(path.join(os.tmpdir(), 'ably-token-nginx-'));
 }
 
-test('nginx.conf.example as shipped passes nginx -t (Debian paths, as root)', { skip: !isRoot && 'needs root' }, async () => {
+test('nginx.conf.example passes nginx -t where it lies (absolute paths, as root)', { skip: !isRoot && 'needs root' }, async () => {
+  // Nothing relative to the file's directory: the installed copy
+  // (PREFIX/share/ably-token) and a copy anywhere else work the same.
   const dir = await tmpdir();
   try {
-    // `include mime.types` is relative to the config file's directory, as in /etc/nginx.
-    await fs.copyFile(EXAMPLE, path.join(dir, 'nginx.conf'));
-    await fs.symlink('/etc/nginx/mime.types', path.join(dir, 'mime.types'));
-    const { stderr } = await run('nginx', ['-t', '-c', path.join(dir, 'nginx.conf')]);
+    const copy = path.join(dir, 'copy.conf');
+    await fs.copyFile(EXAMPLE, copy);
+    for (const file of [EXAMPLE, copy]) {
+      const { stderr } = await run('nginx', ['-t', '-c', file]);
+      assert.match(stderr, /test is successful/, file);
+    }
+    const text = await fs.readFile(EXAMPLE, 'utf8');
+    assert.match(text, /^pid \/run\/nginx-ably-token\.pid;$/m, 'its own pid file, not Debian\'s /run/nginx.pid');
+    assert.match(text, /^\s*root \/usr\/local\/share\/ably-token\/www;$/m, 'root is the page make install puts there');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** The site part of the example, cut out with the command the header and doc/deploy-nginx.md give. */
+async function siteBlocks() {
+  const { stdout } = await run('sed', ['-n', '/^    # BEGIN ably-token site/,/^    # END ably-token site/p', EXAMPLE]);
+  return stdout;
+}
+
+test('the upstream and server blocks alone, in another nginx\'s http { }, pass nginx -t', { skip: !isRoot && 'needs root' }, async () => {
+  const dir = await tmpdir();
+  try {
+    const site = await siteBlocks();
+    const live = directives(site);
+    assert.ok(live.includes('upstream ably_token {'), 'no upstream block between the markers');
+    assert.ok(live.includes('server {'), 'no server block between the markers');
+    assert.equal(live.filter((l) => l === 'server {').length, 1);
+    await fs.writeFile(path.join(dir, 'site.conf'), site);
+    const main = path.join(dir, 'nginx.conf');
+    await fs.writeFile(main, `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\n` +
+      `http {\n    include /etc/nginx/mime.types;\n    include ${dir}/site.conf;\n}\n`);
+    const { stderr } = await run('nginx', ['-t', '-c', main]);
     assert.match(stderr, /test is successful/);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
@@ -42,7 +73,7 @@ test('the rendered config keeps every directive of the example except the rewrit
   try {
     const { stdout } = await run(RENDER, ['--prefix', dir, '--port', '18123', '--socket', '/tmp/x/ably.sock']);
     const rendered = directives(await fs.readFile(stdout.trim(), 'utf8'));
-    const rewritten = /^(user|pid|error_log|listen|server_name|root) |^include mime\.types;|^access_log \/|unix:\/run\/ably-token\/ably-token\.sock/;
+    const rewritten = /^(user|pid|error_log|listen|server_name|root) |^include \/etc\/nginx\/mime\.types;|^access_log \/|unix:\/run\/ably-token\/ably-token\.sock/;
     let at = 0;
     for (const line of directives(await fs.readFile(EXAMPLE, 'utf8'))) {
       if (rewritten.test(line)) continue;

@@ -424,3 +424,16 @@ test('a burst of SIGHUPs: the last configuration wins, nothing is left behind', 
     await s.stop();
   }
 });
+
+test('a reload that changes the user setting says it needs a restart, and reloads the rest', async () => {
+  const s = await startStack({ workers: 1, config: { mode: 'token-request', ttl: '1h' } });
+  try {
+    await writeConfig(s, { mode: 'token-request', key: s.key, ttl: '2h', user: 'nobody' });
+    process.kill(s.procs.binary.pid, 'SIGHUP');
+    await until('the reload', () => /reloaded:/.test(s.binaryLog));
+    assert.match(s.binaryLog, /the user setting changed, but a reload cannot change the account the service runs as \(still as started\): restart for that/);
+    await until('ttl 2h served', async () => JSON.parse((await s.get()).body).ttl === 7200000);
+  } finally {
+    await s.stop();
+  }
+});

@@ -123,9 +123,12 @@ test_defaults(void **state)
 	assert_int_equal(c.query_time, 0);
 	assert_null(c.proxy);
 	assert_true(c.upstream_timeout_ms < 10000);
-	assert_string_equal(c.client_id, "example-client-id");
+	/* Safe for a site: anonymous, listening on public: channels only. */
+	assert_null(c.client_id);
+	assert_int_equal(c.rules.source, ID_FIXED);
 	assert_non_null(c.capability);
-	assert_string_equal(c.capability_text, "{\"*\":[\"*\"]}");
+	assert_string_equal(c.capability_text,
+	    "{\"public:*\":[\"subscribe\"]}");
 	assert_int_equal(c.ttl, 3600000);
 	assert_int_equal(c.max_ttl, CONFIG_MAX_TTL_MS);
 	assert_int_equal(c.n_cors_origins, 0);

@@ -297,11 +297,11 @@ test_token_request_defaults(void **state)
 	tr = check_token_request(&c, &a, t0, t1);
 	assert_int_equal(json_object_get_int64(member(tr, "ttl",
 	    json_type_int)), 3600000);
+	/* The built-in policy: anonymous, listening on public: channels. */
 	assert_string_equal(json_object_get_string(member(tr, "capability",
-	    json_type_string)), "{\"*\":[\"*\"]}");
-	assert_string_equal(json_object_get_string(member(tr, "clientId",
-	    json_type_string)), "example-client-id");
-	assert_int_equal(json_object_object_length(tr), 7);
+	    json_type_string)), "{\"public:*\":[\"subscribe\"]}");
+	assert_false(json_object_object_get_ex(tr, "clientId", &v));
+	assert_int_equal(json_object_object_length(tr), 6);
 	json_object_put(tr);
 	/* No CORS configured: no CORS headers, no Vary. */
 	assert_null(unit_header(&a, "Access-Control-Allow-Origin"));
@@ -375,7 +375,8 @@ test_token_request_post_bodies(void **state)
 	size_t i;
 
 	(void)state;
-	make_config(&c, "key = " KEY "\nclient_id =\n");
+	make_config(&c, "key = " KEY "\nclient_id =\n"
+	    "capability = {\"*\":[\"*\"]}\n");
 	endpoint_init(&ep, &c);
 	buf_init(&out, OUT_MAX);
 	for (i = 0; i < N_ELEMENTS(cases); i++) {
@@ -500,7 +501,8 @@ test_jwt_anonymous_default_ttl(void **state)
 	char *log;
 
 	(void)state;
-	make_config(&c, "key = " KEY "\nmode = jwt\nclient_id =\nttl = 10m\n");
+	make_config(&c, "key = " KEY "\nmode = jwt\nclient_id =\nttl = 10m\n"
+	    "capability = {\"*\":[\"*\"]}\n");
 	endpoint_init(&ep, &c);
 	buf_init(&out, OUT_MAX);
 	fake_request(&f, "GET", "/request-token", NULL);

@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { binaryPath } from './stack.mjs';
+import { binaryPath, TEST_POLICY } from './stack.mjs';
 
 let scratch = null;
 let seq = 0;
@@ -184,11 +184,12 @@ function isUtf8(b) {
   }
 }
 
-/** Write a config file for CGI runs (mode 0600) and return its path. */
+/** Write a config file for CGI runs (mode 0600) and return its path; the
+ *  tests' policy (stack.mjs's TEST_POLICY) unless settings give their own. */
 export async function writeCgiConfig(name, settings) {
   const dir = await scratchDir();
   const file = path.join(dir, name);
-  const lines = Object.entries(settings).filter(([, v]) => v !== undefined && v !== null)
+  const lines = Object.entries({ ...TEST_POLICY, ...settings }).filter(([, v]) => v !== undefined && v !== null)
     .map(([k, v]) => `${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`);
   await fsp.writeFile(file, lines.join('\n') + '\n', { mode: 0o600 });
   await fsp.chmod(file, 0o600);

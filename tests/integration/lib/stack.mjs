@@ -265,6 +265,15 @@ export async function startEmulator(dir, args = []) {
 
 // --------------------------------------------------------------------- config
 
+/**
+ * The policy the tests were written against: the built-in defaults before
+ * they became safe for a site (anonymous callers now only subscribe to
+ * public:*). A test's own client_id or capability replaces it.
+ */
+export const TEST_POLICY = { client_id: 'example-client-id', capability: '{"*":["*"]}' };
+/** The same as config file lines, for tests that write their own file. */
+export const TEST_POLICY_LINES = Object.entries(TEST_POLICY).map(([k, v]) => `${k} = ${v}\n`).join('');
+
 /** Render `name = value` lines; values must be single-line. */
 function configText(settings) {
   const lines = ['# written by tests/integration/lib/stack.mjs'];
@@ -396,7 +405,7 @@ class Stack {
     this.configPath = path.join(this.dir, 'ably-token.conf');
     // opts.config may be a function of the stack (to point rest_host at the emulator).
     this.settings = typeof opts.config === 'function' ? opts.config(this) : (opts.config || {});
-    const settings = { ...(this.configKey ? { key: this.configKey } : {}), ...this.settings };
+    const settings = { ...(this.configKey ? { key: this.configKey } : {}), ...TEST_POLICY, ...this.settings };
     await fsp.writeFile(this.configPath, configText(settings), { mode: 0o600 });
     await fsp.chmod(this.configPath, opts.configMode ?? 0o600);
 
