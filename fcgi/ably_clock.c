@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 #define MAX_ANSWER (64 * 1024)      /* [time] is a few bytes */
 #define TIME_REFRESH_MS (30 * 60 * 1000)
@@ -109,6 +110,7 @@ query_done(void *ctx, CURL *h, const struct upstream_result *res)
 		long long offset = t - (q->sent_wall + clock_wall_ms()) / 2;
 
 		k->offset_ms = offset;
+		metrics_clock_offset(offset);
 		k->known = 1;
 		k->checked = clock_mono_ms();
 		log_info("ably %s: clock offset %lld ms", q->host, offset);

@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "crypto.h"
+#include "metrics.h"
 
 #define AVOID_MS (60 * 1000)        /* skip a host that just failed */
 #define PREFER_MS (10 * 60 * 1000)  /* keep using a fallback that worked */
@@ -118,6 +119,7 @@ ably_hosts_remember(struct ably_hosts *h, size_t i, int worked)
 		}
 	} else {
 		h->avoid_until[i] = clock_mono_ms() + AVOID_MS;
+		metrics_host_avoided(i != 0);
 		if (i == h->preferred)
 			h->preferred = 0;
 	}

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "log.h"
+#include "metrics.h"
 #include "token_request.h"
 
 #define MAX_RESPONSE (64 * 1024)    /* TokenDetails are well under 1 KiB */
@@ -227,6 +228,8 @@ token_done(void *ctx, CURL *h, const struct upstream_result *res)
 		 * answer came, and the host is not at fault. Once more, on
 		 * a new connection (signed afresh). */
 		c->reconnected = 1;
+		metrics_ably_try(host != 0, METRICS_ABLY_CONNECTION_LOST,
+		    clock_mono_ms() - c->try_start);
 		log_info("ably %s: a kept connection was closed under the "
 		    "request (%s); trying again on a new one",
 		    r->hosts.name[host],
@@ -240,6 +243,8 @@ token_done(void *ctx, CURL *h, const struct upstream_result *res)
 	    c->curl_err, c->from_cdn, clock_mono_ms() - c->try_start,
 	    &c->details, &c->e);
 	ably_handles_put(r->handles, h);
+	metrics_ably_try(host != 0, (enum metrics_ably_outcome)v,
+	    clock_mono_ms() - c->try_start);
 	c->last = v;
 	if (v == ABLY_ANSWER_FINAL && c->e.code == 40104 &&
 	    r->cfg->query_time && !c->clock_retry) {
@@ -267,6 +272,8 @@ token_done(void *ctx, CURL *h, const struct upstream_result *res)
 		finish(c);
 	} else {
 		ably_hosts_remember(&r->hosts, host, 0);
+		if (c->i + 1 < c->n)
+			metrics_fallback_taken();
 		c->i++;
 		next_try(c);
 	}

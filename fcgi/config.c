@@ -81,6 +81,7 @@ config_free(struct config *c)
 		free(c->cors_origins[i]);
 	free(c->cors_origins);
 	free(c->health_path);
+	free(c->metrics_path);
 	free(c->ready_path);
 	free(c->path);
 	free(c->key_file);
@@ -348,6 +349,13 @@ apply(struct config *c, const struct setting *s, const char *name,
 			return fail(err, errlen, o, "%s: %s", s->name,
 			    s->expect);
 		stored = set_string(&c->ready_path, value);
+		break;
+	case SET_METRICS_PATH:
+		if (value[0] != '\0' && (value[0] != '/' ||
+		    strpbrk(value, "?# \t") != NULL))
+			return fail(err, errlen, o, "%s: %s", s->name,
+			    s->expect);
+		stored = set_string(&c->metrics_path, value);
 		break;
 	case SET_READY_FAIL_AFTER:
 		c->ready_fail_after = n;

@@ -41,6 +41,7 @@ struct config {
 	size_t n_cors_origins;
 	size_t max_body;              /* bytes */
 	char *health_path;            /* NULL = no health answer */
+	char *metrics_path;           /* NULL = no metrics answer */
 	char *ready_path;             /* NULL = no readiness answer */
 	long long ready_fail_after;   /* ms every Ably host may fail before
 	                               * not ready (token mode); 0 = never */

@@ -11,6 +11,7 @@
 #include "crypto.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "response.h"
 #include "token_request.h"
@@ -121,6 +122,33 @@ health(const struct endpoint *ep, struct buf *out,
 	return resp_ok(out, "application/json", body, (size_t)n, cors);
 }
 
+/* The metrics answer: the whole service's counters (metrics.h). */
+static enum tok_err
+metrics_answer(struct buf *out, const struct resp_cors *cors)
+{
+	struct buf text;
+	enum tok_err rc;
+
+	buf_init(&text, METRICS_TEXT_MAX);
+	rc = metrics_render(&text);
+	if (rc == TOK_OK)
+		rc = resp_ok(out, METRICS_CONTENT_TYPE, text.data, text.len,
+		    cors);
+	buf_free(&text);
+	return rc;
+}
+
+/* Whether a request counts in the metrics: not the probes of the health,
+ * ready and metrics paths, asked all the time by monitoring. */
+static int
+counted(const struct config *c, const char *path)
+{
+	return path == NULL || !((c->health_path != NULL &&
+	    strcmp(path, c->health_path) == 0) || (c->ready_path != NULL &&
+	    strcmp(path, c->ready_path) == 0) || (c->metrics_path != NULL &&
+	    strcmp(path, c->metrics_path) == 0));
+}
+
 /* Why this worker should get no traffic now, or NULL when it may: no
  * key, shutting down, or (token mode) no Ably host has answered for
  * ready_fail_after. That last one ends ready_fail_after after the last
@@ -216,6 +244,8 @@ token_answered(void *ctx, enum tok_err rc, char *details,
 		e = *err;
 	}
 	free(details);
+	if (rc == TOK_OK)
+		metrics_issued(call->ep->cfg->mode);
 	policy_decision_free(&call->d);
 	finish_answer(call->ep, &call->r, &out, rc, &e, NULL, &call->cors,
 	    &call->note);
@@ -291,6 +321,7 @@ token_answer(struct endpoint *ep, const struct request *r, struct buf *out,
 	free(body);
 	if (rc != TOK_OK)
 		return tok_fail(e, rc, 0, "could not build the answer");
+	metrics_issued(c->mode);
 	return TOK_OK;
 }
 
@@ -336,6 +367,9 @@ finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
 	}
 	line->trace_id = r->has_trace ? r->trace.trace_id : NULL;
 	line->duration_ms = clock_mono_ms() - note->t0;
+	if (counted(ep->cfg, r->path))
+		metrics_request(ep->cfg->mode, line->status, rc == TOK_OK ? 0 :
+		    tok_ably_code(e), line->duration_ms);
 	log_request_line(rc != TOK_OK && tok_error_status(e) >= 500 ?
 	    LOGL_ERROR : LOGL_INFO, line);
 	req_free(r);
@@ -394,6 +428,18 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 			    "the ready path answers GET only");
 		} else {
 			rc = ready(ep, out, &cors);
+			if (rc != TOK_OK)
+				tok_fail(&e, rc, 0, "could not build the answer");
+		}
+	} else if (c->metrics_path != NULL && r.path != NULL &&
+	    strcmp(r.path, c->metrics_path) == 0) {
+		/* Counts only, for a scraper; GET only, like health. */
+		if (r.method != REQ_GET) {
+			allow = "GET";
+			rc = tok_fail(&e, TOK_EMETHOD, 40500,
+			    "the metrics path answers GET only");
+		} else {
+			rc = metrics_answer(out, &cors);
 			if (rc != TOK_OK)
 				tok_fail(&e, rc, 0, "could not build the answer");
 		}

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "peers.h"
 #include "privilege.h"
@@ -91,6 +92,8 @@ usage(FILE *f)
 "ABLY_PREVIOUS_API_KEY: during a key rotation, the key being replaced.\n"
 "FCGI_WEB_SERVER_ADDRS: on a TCP socket, the web servers' addresses\n"
 "(comma-separated); connections from others are closed.\n"
+"Metrics: GET metrics_path (default /metrics) answers Prometheus text\n"
+"for every worker together; keep it from the world in the web server.\n"
 "Exit status: 0 ok, 2 bad usage or settings, 1 could not run.\n");
 }
 
@@ -180,6 +183,10 @@ run(const struct options *o)
 	rc = privilege_switch(o->user != NULL ? o->user : cfg.user);
 	if (rc != 0)
 		goto out;
+	/* Before any fork: the workers share the counters (metrics.h). */
+	if (metrics_open(VERSION) != 0)
+		log_warn("no shared memory for the metrics: each process "
+		    "counts its own");
 	if (is_cgi) {
 		signals_install_alone();
 		rc = cgi_serve(&cfg);

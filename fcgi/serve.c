@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 struct fcgi_ctx {
 	FCGX_Request *req;
@@ -103,6 +104,7 @@ answer_parked(void *ctx, const struct buf *out)
 	struct serve *s = c->owner;
 
 	s->nparked--;
+	metrics_in_flight(-1);
 	write_answer(s, c, out);
 }
 
@@ -133,10 +135,12 @@ serve_whole(struct serve *s, struct conn *c)
 	c->request_id = (unsigned)c->req.requestId;
 	c->keep_asked = c->req.keepConnection;
 	FCGX_Free(&c->req, 0);
-	if (answered)
+	if (answered) {
 		write_answer(s, c, &s->out);
-	else
+	} else {
 		s->nparked++;
+		metrics_in_flight(1);
+	}
 }
 
 /* Answer a request whose parameters are over the limit without reading
@@ -150,6 +154,7 @@ refuse_too_big(struct serve *s, struct conn *c, unsigned request_id)
 
 	log_warn("a request's parameters are over %d KiB: answered 431 "
 	    "unread", FCGI_FRAME_PARAMS_MAX / 1024);
+	metrics_request(s->ep.cfg->mode, 431, 40000, 0);
 	if (n == 0 || send(c->req.ipcFd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL)
 	    != (ssize_t)n) {
 		conn_close(&s->conns, c);

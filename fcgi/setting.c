@@ -61,6 +61,9 @@ const struct setting setting_table[SET__MAX] = {
 	    SETTING_CONFIG, 0, 0, NULL, ANY, "expected an absolute path" },
 	[SET_USER] = { SET_USER, "user", SETTING_TEXT, SETTING_CONFIG, 0, 0,
 	    NULL, ANY, NULL },
+	[SET_METRICS_PATH] = { SET_METRICS_PATH, "metrics_path", SETTING_TEXT,
+	    SETTING_CONFIG, 0, 0, "/metrics", ANY, "expected a path starting "
+	    "with '/', or empty to disable" },
 	[SET_REST_HOST] = { SET_REST_HOST, "rest_host", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "main.realtime.ably.net", TOKEN, "expected "
 	    "a host name or address, optionally with :port" },

@@ -98,8 +98,9 @@ enum setting_id {
 	SET_MAX_TTL, SET_CORS_ORIGINS, SET_MAX_BODY, SET_HEALTH_PATH,
 	SET_LOG_LEVEL,
 	SET_LOG_FORMAT,
-	/* operations: key rotation, readiness */
+	/* operations: key rotation, readiness, metrics */
 	SET_PREVIOUS_KEY, SET_READY_PATH, SET_READY_FAIL_AFTER,
+	SET_METRICS_PATH,
 	/* where the key comes from, and whom the process runs as */
 	SET_KEY_FILE, SET_USER,
 	/* token mode: reaching Ably */

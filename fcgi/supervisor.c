@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "signals.h"
 #include "worker.h"
@@ -147,6 +148,7 @@ reload(struct supervisor *sv)
 	    err, sizeof(err)) != 0) {
 		log_err("reload refused, still serving configuration "
 		    "generation %u: %s", sv->gen, err);
+		metrics_reload(0);
 		say_ready(sv);
 		return;
 	}
@@ -172,6 +174,7 @@ reload(struct supervisor *sv)
 		config_free(&next);
 		log_err("reload failed: no worker could be started; still "
 		    "serving configuration generation %u", sv->gen);
+		metrics_reload(0);
 		say_ready(sv);
 		return;
 	}
@@ -184,6 +187,8 @@ reload(struct supervisor *sv)
 	log_info("reloaded: configuration generation %u, mode %s, %d "
 	    "workers; %d old workers finish what they hold", sv->gen,
 	    config_mode_name(sv->cfg->mode), started, old);
+	metrics_reload(1);
+	metrics_set_generation(sv->gen);
 	say_ready(sv);
 }
 
@@ -217,6 +222,7 @@ reaped(struct supervisor *sv, pid_t pid, int status)
 	born = sv->kids[i].born;
 	if (time(NULL) - born < 1)
 		sleep(1);
+	metrics_worker_restarted();
 	(void)spawn(sv);
 }
 

@@ -41,7 +41,12 @@ build_packages=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libj
 # What the tests add: unit tests, valgrind, the benchmark, the browser, the
 # other hosting set-ups and systemd's tools.
 test_packages=(libcmocka-dev valgrind wrk chromium chromium-driver
-               apache2 libapache2-mod-fcgid systemd)
+               apache2 libapache2-mod-fcgid systemd
+               # tests/integration/metrics.test.mjs: a private Prometheus
+               # (started by the test on its own port; a service the package
+               # may start is never used) and the text format's parser from
+               # the Python client.
+               prometheus python3-prometheus-client)
 if [ "$build_only" -eq 1 ]; then
     packages=("${build_packages[@]}")
     [ "$web_server" = apache ] && packages+=(apache2 libapache2-mod-fcgid)

@@ -90,6 +90,8 @@ test('the rendered config keeps every directive of the example except the rewrit
     const passes = (t) => (t.match(/fastcgi_pass ably_token;/g) || []).length;
     assert.ok(passes(all) >= 2);
     assert.equal(passes(all), passes(await fs.readFile(EXAMPLE, 'utf8')));
+    // /metrics: for loopback only.
+    assert.match(all, /^location = \/metrics \{\nallow 127\.0\.0\.1;\nallow ::1;\ndeny all;\nfastcgi_pass ably_token;/m);
     assert.match(all, new RegExp(`^root ${repoRoot}/www;$`, 'm'));
     for (const t of ['client_body', 'fastcgi', 'proxy', 'scgi', 'uwsgi']) {
       assert.match(all, new RegExp(`^${t}_temp_path ${dir}/tmp/${t};$`, 'm'));
