@@ -92,6 +92,9 @@ usage(FILE *f)
 "ABLY_PREVIOUS_API_KEY: during a key rotation, the key being replaced.\n"
 "FCGI_WEB_SERVER_ADDRS: on a TCP socket, the web servers' addresses\n"
 "(comma-separated); connections from others are closed.\n"
+"Probes: GET health_path (default /healthz) says the process answers;\n"
+"GET ready_path (default /readyz) is 200, or 503 with the reason (no key,\n"
+"stopping, Ably failing): the one a load balancer should use.\n"
 "Metrics: GET metrics_path (default /metrics) answers Prometheus text\n"
 "for every worker together; keep it from the world in the web server.\n"
 "Exit status: 0 ok, 2 bad usage or settings, 1 could not run.\n");

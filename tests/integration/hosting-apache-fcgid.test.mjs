@@ -72,6 +72,10 @@ test('the page and the health check come through Apache', async () => {
   assert.equal(health.status, 200);
   assert.match(header(health, 'content-type'), /^application\/json/);
   JSON.parse(health.body);
+  // Readiness, for a load balancer: a process mod_fcgid started is ready.
+  const ready = await site.request('GET', '/readyz');
+  assert.equal(ready.status, 200, ready.body);
+  assert.equal(ready.body, 'ready\n');
   // Nothing else under /request-token is routed to the binary.
   assert.equal((await site.request('GET', '/request-token/x')).status, 404);
 });
@@ -171,7 +175,7 @@ test('the example keeps the key out of Apache\'s config and routes only two path
   const live = text.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
   assert.ok(!live.some((l) => /ABLY_API_KEY/.test(l)), 'ABLY_API_KEY set in the example');
   assert.ok(live.includes('FcgidInitialEnv ABLY_TOKEN_CONF "${ABLY_TOKEN_CONF}"'));
-  assert.ok(live.includes('<LocationMatch "^/(request-token|healthz)$">'));
+  assert.ok(live.includes('<LocationMatch "^/(request-token|healthz|readyz)$">'));
 });
 
 finalChecks(site, { extraResponses: () => [ablyLogResponse(ablyLog), ...recycleResponses] });
