@@ -334,29 +334,20 @@ apply(struct config *c, const struct setting *s, const char *name,
 		c->max_body = (size_t)n;
 		break;
 	case SET_HEALTH_PATH:
+	case SET_READY_PATH:
+	case SET_METRICS_PATH:
+		/* A path the web server passes on as is: no query. */
 		if (value[0] != '\0' && (value[0] != '/' ||
 		    strpbrk(value, "?# \t") != NULL))
 			return fail(err, errlen, o, "%s: %s", s->name,
 			    s->expect);
-		stored = set_string(&c->health_path, value);
+		stored = set_string(s->id == SET_HEALTH_PATH ? &c->health_path :
+		    s->id == SET_READY_PATH ? &c->ready_path : &c->metrics_path,
+		    value);
 		break;
 	case SET_PREVIOUS_KEY:
 		return set_a_key(&c->previous_key, c->previous_key_source,
 		    "previous_key", value, o, err, errlen);
-	case SET_READY_PATH:
-		if (value[0] != '\0' && (value[0] != '/' ||
-		    strpbrk(value, "?# \t") != NULL))
-			return fail(err, errlen, o, "%s: %s", s->name,
-			    s->expect);
-		stored = set_string(&c->ready_path, value);
-		break;
-	case SET_METRICS_PATH:
-		if (value[0] != '\0' && (value[0] != '/' ||
-		    strpbrk(value, "?# \t") != NULL))
-			return fail(err, errlen, o, "%s: %s", s->name,
-			    s->expect);
-		stored = set_string(&c->metrics_path, value);
-		break;
 	case SET_READY_FAIL_AFTER:
 		c->ready_fail_after = n;
 		break;
@@ -573,6 +564,30 @@ load_key_file(struct config *c, unsigned flags, char *err, size_t errlen)
 	return 0;
 }
 
+/* Two probes on one path: only one of them could ever answer. */
+static int
+check_probe_paths(const struct config *c, const char *path, char *err,
+                  size_t errlen)
+{
+	const char *const p[] = { c->health_path, c->ready_path,
+	    c->metrics_path };
+	static const char *const name[] = { "health_path", "ready_path",
+	    "metrics_path" };
+	size_t i, j;
+
+	for (i = 0; i < 3; i++)
+		for (j = i + 1; j < 3; j++)
+			if (p[i] != NULL && p[j] != NULL &&
+			    strcmp(p[i], p[j]) == 0) {
+				(void)snprintf(err, errlen, "%s: %s and %s are "
+				    "both %s: each needs a path of its own",
+				    path ? path : "settings", name[i], name[j],
+				    p[i]);
+				return -1;
+			}
+	return 0;
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -630,7 +645,8 @@ config_load_ex(struct config *c, const char *path, unsigned flags, char *err,
 		    errlen) != 0)
 			goto fail;
 	}
-	if (finish_rest(c, path, err, errlen) != 0)
+	if (finish_rest(c, path, err, errlen) != 0 ||
+	    check_probe_paths(c, path, err, errlen) != 0)
 		goto fail;
 	if (config_check_policy(&c->rules, c->path, c->mode,
 	    config_mode_name(c->mode), c->capability, c->client_id, c->ttl,

@@ -138,15 +138,22 @@ metrics_answer(struct buf *out, const struct resp_cors *cors)
 	return rc;
 }
 
-/* Whether a request counts in the metrics: not the probes of the health,
- * ready and metrics paths, asked all the time by monitoring. */
-static int
-counted(const struct config *c, const char *path)
+/* The paths monitoring asks all the time, answered without a credential
+ * and not counted as requests in the metrics. */
+enum probe { PROBE_NONE, PROBE_HEALTH, PROBE_READY, PROBE_METRICS };
+
+static enum probe
+probe_of(const struct config *c, const char *path)
 {
-	return path == NULL || !((c->health_path != NULL &&
-	    strcmp(path, c->health_path) == 0) || (c->ready_path != NULL &&
-	    strcmp(path, c->ready_path) == 0) || (c->metrics_path != NULL &&
-	    strcmp(path, c->metrics_path) == 0));
+	if (path == NULL)
+		return PROBE_NONE;
+	if (c->health_path != NULL && strcmp(path, c->health_path) == 0)
+		return PROBE_HEALTH;
+	if (c->ready_path != NULL && strcmp(path, c->ready_path) == 0)
+		return PROBE_READY;
+	if (c->metrics_path != NULL && strcmp(path, c->metrics_path) == 0)
+		return PROBE_METRICS;
+	return PROBE_NONE;
 }
 
 /* Why this worker should get no traffic now, or NULL when it may: no
@@ -367,7 +374,7 @@ finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
 	}
 	line->trace_id = r->has_trace ? r->trace.trace_id : NULL;
 	line->duration_ms = clock_mono_ms() - note->t0;
-	if (counted(ep->cfg, r->path))
+	if (probe_of(ep->cfg, r->path) == PROBE_NONE)
 		metrics_request(ep->cfg->mode, line->status, rc == TOK_OK ? 0 :
 		    tok_ably_code(e), line->duration_ms);
 	log_request_line(rc != TOK_OK && tok_error_status(e) >= 500 ?
@@ -388,6 +395,7 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 	char rid[LOG_REQUEST_ID_MAX + 1];
 	struct request_note note;
 	enum tok_err rc;
+	enum probe probe;
 
 	memset(&note, 0, sizeof(note));
 	note.t0 = clock_mono_ms();
@@ -406,40 +414,20 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 		cors.allow_origin = r.origin;
 	if (rc != TOK_OK) {
 		/* answered below */
-	} else if (c->health_path != NULL && r.path != NULL &&
-	    strcmp(r.path, c->health_path) == 0) {
-		/* The health path never hands out a credential, whatever
-		 * the method: web servers often log and limit it less. */
+	} else if ((probe = probe_of(c, r.path)) != PROBE_NONE) {
+		/* Never a credential, whatever the method: web servers often
+		 * log and limit these paths less. */
+		static const char *const names[] = { "", "health", "ready",
+		    "metrics" };
+
 		if (r.method != REQ_GET) {
 			allow = "GET";
 			rc = tok_fail(&e, TOK_EMETHOD, 40500,
-			    "the health path answers GET only");
+			    "the %s path answers GET only", names[probe]);
 		} else {
-			rc = health(ep, out, &cors);
-			if (rc != TOK_OK)
-				tok_fail(&e, rc, 0, "could not build the answer");
-		}
-	} else if (c->ready_path != NULL && r.path != NULL &&
-	    strcmp(r.path, c->ready_path) == 0) {
-		/* Like the health path: never a credential. */
-		if (r.method != REQ_GET) {
-			allow = "GET";
-			rc = tok_fail(&e, TOK_EMETHOD, 40500,
-			    "the ready path answers GET only");
-		} else {
-			rc = ready(ep, out, &cors);
-			if (rc != TOK_OK)
-				tok_fail(&e, rc, 0, "could not build the answer");
-		}
-	} else if (c->metrics_path != NULL && r.path != NULL &&
-	    strcmp(r.path, c->metrics_path) == 0) {
-		/* Counts only, for a scraper; GET only, like health. */
-		if (r.method != REQ_GET) {
-			allow = "GET";
-			rc = tok_fail(&e, TOK_EMETHOD, 40500,
-			    "the metrics path answers GET only");
-		} else {
-			rc = metrics_answer(out, &cors);
+			rc = probe == PROBE_HEALTH ? health(ep, out, &cors) :
+			    probe == PROBE_READY ? ready(ep, out, &cors) :
+			    metrics_answer(out, &cors);
 			if (rc != TOK_OK)
 				tok_fail(&e, rc, 0, "could not build the answer");
 		}

@@ -7,7 +7,6 @@
 // request) or fail if that broke.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -15,15 +14,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { startStack, startNginx, httpRequest, sleep } from './lib/stack.mjs';
 import { fakeUpstream } from './lib/fastcgi.mjs';
+import { workerPids } from './lib/procs.mjs';
 
-function workerPids(parentPid) {
-  try {
-    return execFileSync('pgrep', ['-P', String(parentPid)], { encoding: 'utf8' })
-      .trim().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 /** Sockets a process holds: its FastCGI connections, plus the listening socket and
  *  the stdio the tests gave it (node makes those socket pairs): compare with a count

@@ -6,25 +6,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { binaryPath, startStack, sleep } from './lib/stack.mjs';
+import { workerPids as workers, until } from './lib/procs.mjs';
 
-/** PIDs of the binary's worker processes (its children). */
-function workers(parentPid) {
-  try {
-    return execFileSync('pgrep', ['-P', String(parentPid)], { encoding: 'utf8' })
-      .trim().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];  // pgrep exits 1 when there are none
-  }
-}
 
-async function until(what, fn, ms = 5000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 test('a killed worker is replaced, and requests keep succeeding', async () => {
   const s = await startStack({ workers: 2, config: { mode: 'token-request' } });

@@ -5,33 +5,16 @@
 // service manager hears READY/RELOADING/STOPPING (sd_notify's protocol).
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fcgiRequest } from './lib/fastcgi.mjs';
+import { workerPids as workers, until } from './lib/procs.mjs';
 import { binaryPath, startStack, sleep, testKey, splitKey, Proc, canConnect } from './lib/stack.mjs';
 
-/** PIDs of the binary's worker processes (its children). */
-function workers(parentPid) {
-  try {
-    return execFileSync('pgrep', ['-P', String(parentPid)], { encoding: 'utf8' })
-      .trim().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];  // pgrep exits 1 when there are none
-  }
-}
 
-async function until(what, fn, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await sleep(25);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 /** Write the stack's config file the way a careful operator does: a new
  *  file renamed over the old one, so no reader sees half of it. */

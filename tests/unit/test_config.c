@@ -1103,6 +1103,19 @@ test_ready_settings(void **state)
 	load_text_fails("ready_fail_after = 2h\n", err, sizeof(err), path);
 	assert_non_null(strstr(err, "ready_fail_after: expected a duration"));
 	unlink(path);
+	/* Two probes on one path: refused, naming both. */
+	load_text_fails("ready_path = /healthz\n", err, sizeof(err), path);
+	assert_non_null(strstr(err, "health_path and ready_path are both "
+	    "/healthz: each needs a path of its own"));
+	unlink(path);
+	load_text_fails("metrics_path = /up\nready_path = /up\n", err,
+	    sizeof(err), path);
+	assert_non_null(strstr(err, "ready_path and metrics_path are both /up"));
+	unlink(path);
+	/* Disabled ones never clash. */
+	load_text(&c, "ready_path =\nmetrics_path =\nhealth_path =\n", path);
+	config_free(&c);
+	unlink(path);
 }
 
 static void

@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { workerPids } from './procs.mjs';
 import { secretNeedles } from './secrets.mjs';
 
 export function wrkPath() {
@@ -240,12 +241,7 @@ export async function runWrk({
  * FastCGI connections nginx keeps open, whose number follows the load.
  */
 export function workerStats(parentPid) {
-  let pids = [];
-  try {
-    pids = execFileSync('pgrep', ['-P', String(parentPid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-  } catch {
-    pids = [];
-  }
+  const pids = workerPids(parentPid);
   return pids.sort((a, b) => a - b).map((pid) => {
     let rssKb = null;
     let anonKb = null;
