@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "identity.h"
 #include "log.h"
 
 /* One rule.NAME.* rule, against the top-level ttl limits. */
@@ -109,7 +108,7 @@ config_check_open_to_all(const struct rules *r,
 	case ID_HEADER:
 		return 0;  /* no login, no credential (401) */
 	case ID_RANDOM:
-		id = IDENTITY_ANON_PREFIX;
+		id = RULES_ANON_PREFIX;
 		known = 0;
 		break;
 	case ID_REQUEST:

@@ -29,7 +29,7 @@
 
 #define IDENTITY_MAX_LEN 256  /* bytes; longer identities are refused */
 #define IDENTITY_MAX_GROUPS 64
-#define IDENTITY_ANON_PREFIX "anon-"
+#define IDENTITY_ANON_PREFIX RULES_ANON_PREFIX
 #define IDENTITY_ANON_LEN 45  /* "anon-" + 24 + 16 hex digits */
 
 struct identity {

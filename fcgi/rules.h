@@ -33,6 +33,10 @@ enum id_source {
 	ID__MAX
 };
 
+/* How every ID_RANDOM id starts (identity.c makes and checks them; the
+ * start-up checks need only the prefix). */
+#define RULES_ANON_PREFIX "anon-"
+
 struct rule_group {
 	char *name;
 	char **members;
