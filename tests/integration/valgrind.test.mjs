@@ -1,6 +1,7 @@
 // valgrind memcheck over a few hundred requests in each mode: the binary
 // runs under valgrind behind nginx (--workers 2, so the supervisor and both
-// workers are checked, each at its own exit), and a mixed load goes through:
+// workers are checked, each at its own exit, and after a SIGHUP halfway
+// the two workers that replace them), and a mixed load goes through:
 // valid requests in every form, health, preflights, and a sample of the
 // bad-input table; in token mode also upstream failures (503, a garbage
 // body) from the emulator. Every process must end with "ERROR SUMMARY: 0
@@ -106,8 +107,22 @@ async function underValgrind(t, mode) {
       await fault(stack.emulatorUrl, { status: 503, count: 5 });
       await fault(fallback.url, { garbage: true, count: 2 });
     }
+    // Half the load, a reload (SIGHUP: the config read again, two new
+    // workers, the old ones retire, each checked at its own exit), the
+    // other half.
     const next = requestMix(stack, { bad: 0.3 });
-    tally = await runMix(next, N, { concurrency: 4 });
+    const first = await runMix(next, Math.ceil(N / 2), { concurrency: 4 });
+    process.kill(stack.procs.binary.pid, 'SIGHUP');
+    const end = Date.now() + 60000;
+    while (!/reloaded: configuration generation 2/.test(stack.binaryLog) && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(stack.binaryLog, /reloaded: configuration generation 2/, 'the reload under valgrind');
+    const second = await runMix(next, Math.floor(N / 2), { concurrency: 4 });
+    tally = {
+      sent: first.sent + second.sent, ok: first.ok + second.ok, failed: first.failed + second.failed,
+      failures: [...first.failures, ...second.failures], byStatus: { first: first.byStatus, second: second.byStatus },
+    };
     t.diagnostic(`${mode}: ${tally.sent} requests, ${tally.ok} as expected, statuses ${JSON.stringify(tally.byStatus)}`);
   } finally {
     // valgrind's leak check at exit takes a while: wait longer than stop() does.
@@ -133,7 +148,7 @@ for (const mode of ['token-request', 'jwt', 'token']) {
       // faults may turn a few valid requests into 502s.
       const allowedMisses = mode === 'token' ? 5 : 0;
       assert.ok(tally.failed <= allowedMisses, `${tally.failed} unexpected answers: ${tally.failures.join('\n')}`);
-      assert.ok(logs.length >= 3, `expected logs of the supervisor and 2 workers, got ${logs.map((l) => l.file)}`);
+      assert.ok(logs.length >= 5, `expected logs of the supervisor, 2 workers and 2 after the reload, got ${logs.map((l) => l.file)}`);
       for (const l of logs) {
         assert.notEqual(l.errors, null, `${l.file}: no ERROR SUMMARY (the process did not exit normally):\n${l.text.slice(-3000)}`);
         assert.equal(l.errors, 0, `${l.file}: ${l.errors} errors (definitely lost: ${l.definitelyLost} bytes):\n${l.text.slice(-6000)}`);
