@@ -170,3 +170,21 @@ test('every doc page starts with a title and a summary, and links back to README
       `${file}: no link back to ../README.md`);
   }
 });
+
+test('every setting of the table is documented in conf/ably-token.conf and doc/configuration.md (the policy ones in doc/security.md)', () => {
+  const table = read('fcgi/setting.c');
+  const names = [...table.matchAll(/\[SET_[A-Z_]+\]\s*=\s*\{\s*SET_[A-Z_]+,\s*"([^"]+)"/g)].map((m) => m[1]);
+  const ids = (read('fcgi/setting.h').match(/\bSET_[A-Z_]+\b/g) || [])
+    .filter((id) => id !== 'SET__MAX' && !id.startsWith('SETTING_'));
+  assert.equal(names.length, new Set(ids).size, `setting.c names ${names.length} settings, setting.h has ${new Set(ids).size} ids`);
+  const conf = read('conf/ably-token.conf');
+  const doc = read('doc/configuration.md') + read('doc/security.md');
+  for (const name of names) {
+    // A prefix (group., rule.) is documented by an example under it.
+    const inConf = name.endsWith('.')
+      ? conf.includes(`#${name}`) || conf.includes(`\n${name}`)
+      : new RegExp(`^#?${name.replace('.', '\\.')} =`, 'm').test(conf);
+    assert.ok(inConf, `conf/ably-token.conf does not document ${name}`);
+    assert.ok(doc.includes(`\`${name}`), `neither doc/configuration.md nor doc/security.md names \`${name}\``);
+  }
+});
