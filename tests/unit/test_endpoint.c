@@ -803,34 +803,6 @@ test_health_without_key(void **state)
 	config_free(&c);
 }
 
-static void
-test_health_disabled(void **state)
-{
-	struct config c;
-	struct endpoint ep;
-	struct fake f;
-	struct buf out;
-	struct unit_answer a;
-	struct json_object *tr;
-	long long t0, t1;
-	char *log;
-
-	(void)state;
-	make_config(&c, "key = " KEY "\nhealth_path =\n");
-	endpoint_init(&ep, &c);
-	buf_init(&out, OUT_MAX);
-	fake_request(&f, "GET", "/healthz", NULL);
-	t0 = endpoint_now_ms();
-	handle(&ep, &f, &out, &log);
-	t1 = endpoint_now_ms();
-	free(log);
-	unit_parse_answer(&out, &a, 0);
-	tr = check_token_request(&c, &a, t0, t1);  /* a token, not health */
-	json_object_put(tr);
-	buf_free(&out);
-	config_free(&c);
-}
-
 /* The readiness answer: 200 "ready" with a key; 503 with the reason when
  * there is none or the worker is stopping (a retiring one stays ready). */
 static void
@@ -876,33 +848,44 @@ test_ready(void **state)
 	}
 }
 
-/* ready_path empty: /readyz is an ordinary token request. */
+/* A probe path set empty: a GET there is an ordinary token request. */
 static void
-test_ready_disabled(void **state)
+test_probe_disabled(void **state)
 {
-	struct config c;
-	struct endpoint ep;
-	struct fake f;
-	struct buf out;
-	struct unit_answer a;
-	struct json_object *tr;
-	long long t0, t1;
-	char *log;
+	static const struct {
+		const char *config, *path;
+	} cases[] = {
+		{ "key = " KEY "\nhealth_path =\n", "/healthz" },
+		{ "key = " KEY "\nready_path =\n", "/readyz" },
+		{ "key = " KEY "\nmetrics_path =\n", "/metrics" },
+	};
+	size_t i;
 
 	(void)state;
-	make_config(&c, "key = " KEY "\nready_path =\n");
-	endpoint_init(&ep, &c);
-	buf_init(&out, OUT_MAX);
-	fake_request(&f, "GET", "/readyz", NULL);
-	t0 = endpoint_now_ms();
-	handle(&ep, &f, &out, &log);
-	t1 = endpoint_now_ms();
-	free(log);
-	unit_parse_answer(&out, &a, 0);
-	tr = check_token_request(&c, &a, t0, t1);
-	json_object_put(tr);
-	buf_free(&out);
-	config_free(&c);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config c;
+		struct endpoint ep;
+		struct fake f;
+		struct buf out;
+		struct unit_answer a;
+		struct json_object *tr;
+		long long t0, t1;
+		char *log;
+
+		make_config(&c, cases[i].config);
+		endpoint_init(&ep, &c);
+		buf_init(&out, OUT_MAX);
+		fake_request(&f, "GET", cases[i].path, NULL);
+		t0 = endpoint_now_ms();
+		handle(&ep, &f, &out, &log);
+		t1 = endpoint_now_ms();
+		free(log);
+		unit_parse_answer(&out, &a, 0);
+		tr = check_token_request(&c, &a, t0, t1);  /* not a probe */
+		json_object_put(tr);
+		buf_free(&out);
+		config_free(&c);
+	}
 }
 
 /* The health path never hands out a credential, whatever the method. */
@@ -1105,7 +1088,7 @@ main(void)
 	static const struct CMUnitTest first[] = {
 		cmocka_unit_test(test_token_request_defaults),
 		cmocka_unit_test(test_ready),
-		cmocka_unit_test(test_ready_disabled),
+		cmocka_unit_test(test_probe_disabled),
 		cmocka_unit_test(test_token_request_params),
 		cmocka_unit_test(test_token_request_post_bodies),
 		cmocka_unit_test(test_token_requests_differ),
@@ -1118,7 +1101,6 @@ main(void)
 		cmocka_unit_test(test_cors_on_token_answers),
 		cmocka_unit_test(test_health),
 		cmocka_unit_test(test_health_without_key),
-		cmocka_unit_test(test_health_disabled),
 		cmocka_unit_test(test_health_path_get_only),
 		cmocka_unit_test(test_counters),
 	};
