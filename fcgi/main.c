@@ -77,7 +77,9 @@ usage(FILE *f)
 "                       key, then run (supervisor and workers) as user U\n"
 "                       (group G, else U's); overrides the user setting.\n"
 "                       As root without it, a warning\n"
-"  --check-config       load and validate the settings, then exit\n"
+"  --check-config       load and validate the settings (and look up the\n"
+"                       --user account), then exit: the dry run of a\n"
+"                       start or of a reload\n"
 "  --allow-insecure-config  start even if the config file holding the key\n"
 "                       is readable by every user (logged as a warning)\n"
 "\n"
@@ -157,11 +159,26 @@ run(const struct options *o)
 		goto out;
 	}
 	if (o->check_only) {
+		const char *user = o->user != NULL ? o->user : cfg.user;
+		struct privilege_account acct;
+		char why[300];
+
+		/* The account is part of what a start would need. */
+		if (user != NULL && user[0] != '\0' &&
+		    privilege_lookup(user, &acct, why, sizeof(why)) != 0) {
+			fprintf(stderr, "ably-token: %s %s: %s\n", o->user != NULL ?
+			    "--user" : "user =", user, why);
+			goto out;
+		}
 		printf("ok: mode %s, key %s%s%s, client_id %s, ttl %lld ms, "
-		    "max_ttl %lld ms\n", config_mode_name(cfg.mode),
+		    "max_ttl %lld ms", config_mode_name(cfg.mode),
 		    cfg.key.name, " from ", cfg.key_source,
 		    cfg.client_id ? cfg.client_id : "(anonymous)", cfg.ttl,
 		    cfg.max_ttl);
+		if (user != NULL && user[0] != '\0')
+			printf(", runs as %s (uid %ld, gid %ld)", user,
+			    (long)acct.uid, (long)acct.gid);
+		printf("\n");
 		rc = 0;
 		goto out;
 	}
@@ -184,8 +201,13 @@ run(const struct options *o)
 	}
 	/* Root's part is done (socket bound, config and key read). */
 	rc = privilege_switch(o->user != NULL ? o->user : cfg.user);
-	if (rc != 0)
+	if (rc != 0) {
+		/* A web server running us as CGI gets an answer, not a
+		 * broken pipe. */
+		if (is_cgi)
+			cgi_answer_misconfigured();
 		goto out;
+	}
 	/* Before any fork: the workers share the counters (metrics.h). */
 	if (metrics_open(VERSION) != 0)
 		log_warn("no shared memory for the metrics: each process "

@@ -312,3 +312,39 @@ test('with --user, SIGHUP re-reads the config as the user: a root-only file is r
     await stack.stop();
   }
 });
+
+test('--check-config looks the account up: an unknown one is exit 2, a known one is shown with its ids', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ably-check-user-'));
+  try {
+    const conf = path.join(dir, 'c.conf');
+    await fsp.writeFile(conf, `mode = jwt\nkey = ${testKey('main')}\n`, { mode: 0o600 });
+    const run = (args) => {
+      try {
+        return { code: 0, out: execFileSync(binaryPath, ['--check-config', '--config', conf, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+      } catch (e) {
+        return { code: e.status, out: String(e.stdout), err: String(e.stderr) };
+      }
+    };
+    const unknown = run(['--user', 'no-such-user-ably-x']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /--user no-such-user-ably-x: user no-such-user-ably-x: no such user/);
+    const known = run(['--user', 'nobody']);
+    assert.equal(known.code, 0, known.err);
+    assert.match(known.out, /, runs as nobody \(uid 65534, gid \d+\)\n$/);
+    await fsp.appendFile(conf, 'user = no-such-user-ably-y\n');
+    const setting = run([]);
+    assert.equal(setting.code, 2);
+    assert.match(setting.err, /user = no-such-user-ably-y: /);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('as CGI, a user setting that cannot be switched to still gets the web server an answer (500)', async () => {
+  const { cgiRequest, writeCgiConfig } = await import('./lib/cgi.mjs');
+  const conf = await writeCgiConfig('bad-user.conf', { mode: 'jwt', key: testKey('main'), user: 'no-such-user-ably-z' });
+  const res = await cgiRequest({ config: conf });
+  assert.equal(res.status, 500, res.body);
+  assert.match(res.body, /"code":50000/);
+  assert.ok(!res.body.includes(testKey('main').split(':')[1]));
+});
