@@ -207,6 +207,7 @@ struct request_note {
 	struct log_request line;
 	char client_id[IDENTITY_MAX_LEN + 1];
 	long long t0;  /* monotonic, as the call to Ably's latency */
+	int counted;   /* a request the metrics count (not a probe) */
 };
 
 /* A token-mode request waiting for Ably: what its answer needs later. */
@@ -374,7 +375,7 @@ finish_answer(struct endpoint *ep, struct request *r, struct buf *out,
 	}
 	line->trace_id = r->has_trace ? r->trace.trace_id : NULL;
 	line->duration_ms = clock_mono_ms() - note->t0;
-	if (probe_of(ep->cfg, r->path) == PROBE_NONE)
+	if (note->counted)
 		metrics_request(ep->cfg->mode, line->status, rc == TOK_OK ? 0 :
 		    tok_ably_code(e), line->duration_ms);
 	log_request_line(rc != TOK_OK && tok_error_status(e) >= 500 ?
@@ -412,9 +413,11 @@ endpoint_begin(struct endpoint *ep, const struct req_source *src,
 	}
 	if (config_origin_allowed(c, r.origin))
 		cors.allow_origin = r.origin;
+	probe = probe_of(c, r.path);
+	note.counted = probe == PROBE_NONE;
 	if (rc != TOK_OK) {
 		/* answered below */
-	} else if ((probe = probe_of(c, r.path)) != PROBE_NONE) {
+	} else if (probe != PROBE_NONE) {
 		/* Never a credential, whatever the method: web servers often
 		 * log and limit these paths less. */
 		static const char *const names[] = { "", "health", "ready",

@@ -53,7 +53,11 @@ anon_mac(const struct ably_key *k, const char *random_hex,
 
 	(void)snprintf(msgbuf, sizeof(msgbuf), "%s%.*s", ANON_LABEL,
 	    ANON_RANDOM_HEX, random_hex);
-	rc = crypto_hmac_sha256(secret, k->secret ? k->secret_len : 0,
+	/* The key's own HMAC, keyed once at load, as signing uses; a one-shot
+	 * HMAC only without one (no key loaded). */
+	rc = k->hmac != NULL ?
+	    crypto_hmac_sign(k->hmac, msgbuf, strlen(msgbuf), mac) :
+	    crypto_hmac_sha256(secret, k->secret ? k->secret_len : 0,
 	    msgbuf, strlen(msgbuf), mac);
 	if (rc == TOK_OK)
 		to_hex(mac, ANON_MAC_HEX / 2, out);

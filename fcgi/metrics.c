@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -84,9 +85,18 @@ struct metrics_block {
 static struct metrics_block own_block = { .generation = 1 };
 static struct metrics_block *block = &own_block;
 static const char *build_version = "unknown";
-/* This process's slot, taken on its first request in flight. */
+/* This process's slot, taken on its first request in flight, and
+ * forgotten in a child of fork() (atfork_set: the handler that does so is
+ * in place, so no getpid() per request is needed to notice a fork). */
 static int my_slot = -1;
 static long long my_pid;
+static int atfork_set;
+
+static void
+forget_slot(void)
+{
+	my_slot = -1;
+}
 
 static void
 add(counter *c, unsigned long long n)
@@ -217,11 +227,14 @@ alive(long long pid)
 static int
 claim_slot(void)
 {
-	long long me = (long long)getpid();
+	long long me;
 	int i;
 
-	if (my_slot >= 0 && my_pid == me)
+	if (my_slot >= 0 && (atfork_set || my_pid == (long long)getpid()))
 		return my_slot;
+	if (!atfork_set)
+		atfork_set = pthread_atfork(NULL, NULL, forget_slot) == 0;
+	me = (long long)getpid();
 	my_slot = -1;
 	for (i = 0; i < METRICS_SLOTS; i++) {
 		struct slot *s = &block->slots[i];

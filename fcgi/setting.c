@@ -16,6 +16,8 @@
 #define TTL_EXPECT "expected a duration between 1s and 24h, like 3600000 " \
 	"(ms), 3600s, 60m or 1h"
 #define TIMEOUT_EXPECT "expected milliseconds between 100 and 60000"
+/* health_path, ready_path, metrics_path. */
+#define PATH_EXPECT "expected a path starting with '/', or empty to disable"
 
 const struct setting setting_table[SET__MAX] = {
 	[SET_KEY] = { SET_KEY, "key", SETTING_TEXT, SETTING_CONFIG, 0, 0,
@@ -42,8 +44,7 @@ const struct setting setting_table[SET__MAX] = {
 	    SETTING_CONFIG, 64, 1024 * 1024, "8192", ANY, "expected a number "
 	    "of bytes between 64 and 1048576" },
 	[SET_HEALTH_PATH] = { SET_HEALTH_PATH, "health_path", SETTING_TEXT,
-	    SETTING_CONFIG, 0, 0, "/healthz", ANY, "expected a path starting "
-	    "with '/', or empty to disable" },
+	    SETTING_CONFIG, 0, 0, "/healthz", ANY, PATH_EXPECT },
 	[SET_LOG_LEVEL] = { SET_LOG_LEVEL, "log_level", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "info", ANY, "expected error, warn, info or "
 	    "debug" },
@@ -52,8 +53,7 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_PREVIOUS_KEY] = { SET_PREVIOUS_KEY, "previous_key", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, NULL, ANY, NULL },
 	[SET_READY_PATH] = { SET_READY_PATH, "ready_path", SETTING_TEXT,
-	    SETTING_CONFIG, 0, 0, "/readyz", ANY, "expected a path starting "
-	    "with '/', or empty to disable" },
+	    SETTING_CONFIG, 0, 0, "/readyz", ANY, PATH_EXPECT },
 	[SET_READY_FAIL_AFTER] = { SET_READY_FAIL_AFTER, "ready_fail_after",
 	    SETTING_DURATION, SETTING_CONFIG, 0, 3600 * 1000LL, "30s", TOKEN,
 	    "expected a duration up to 1h (0 never reports Ably failing)" },
@@ -62,8 +62,7 @@ const struct setting setting_table[SET__MAX] = {
 	[SET_USER] = { SET_USER, "user", SETTING_TEXT, SETTING_CONFIG, 0, 0,
 	    NULL, ANY, NULL },
 	[SET_METRICS_PATH] = { SET_METRICS_PATH, "metrics_path", SETTING_TEXT,
-	    SETTING_CONFIG, 0, 0, "/metrics", ANY, "expected a path starting "
-	    "with '/', or empty to disable" },
+	    SETTING_CONFIG, 0, 0, "/metrics", ANY, PATH_EXPECT },
 	[SET_REST_HOST] = { SET_REST_HOST, "rest_host", SETTING_TEXT,
 	    SETTING_CONFIG, 0, 0, "main.realtime.ably.net", TOKEN, "expected "
 	    "a host name or address, optionally with :port" },

@@ -57,10 +57,10 @@ block_signals(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &set, old);
 }
 
-/* Fork one worker for the current generation into a free entry; its pid,
- * or -1 (logged). */
+/* Fork one worker serving cfg, of the current generation, into a free
+ * entry; its pid, or -1 (logged). */
 static pid_t
-spawn(struct supervisor *sv)
+spawn(struct supervisor *sv, struct config *cfg)
 {
 	sigset_t old;
 	pid_t pid;
@@ -80,9 +80,9 @@ spawn(struct supervisor *sv)
 		signals_stop = 0;
 		signals_install_worker();
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		rc = worker_run(sv->cfg, sv->fd, sv->peers, &signals_stop);
+		rc = worker_run(cfg, sv->fd, sv->peers, &signals_stop);
 		/* This process's copy of the config (and of the key in it). */
-		config_free(sv->cfg);
+		config_free(cfg);
 		_exit(rc);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -160,15 +160,13 @@ reload(struct supervisor *sv)
 		    "change the account the service runs as (still %s): "
 		    "restart for that", cur->user ? cur->user : "as started");
 	old = count_gen(sv, sv->gen);
-	sv->cfg = &next;
 	sv->gen++;
 	log_set_level(next.log_level);
 	for (i = 0; i < sv->n; i++)
-		started += spawn(sv) > 0;
+		started += spawn(sv, &next) > 0;
 	if (started == 0) {
 		/* Nothing serves the new settings: keep the old workers. */
 		sv->gen--;
-		sv->cfg = cur;
 		log_set_level(cur->log_level);
 		log_set_format(cur->log_format);
 		config_free(&next);
@@ -179,11 +177,10 @@ reload(struct supervisor *sv)
 		return;
 	}
 	signal_kids(sv, SIGHUP, 1);
+	/* The new workers hold their own copies; the running config lives
+	 * where the caller put it, for restarts and the next reload. */
 	config_free(cur);
-	*cur = next;  /* the running config lives where the caller put it */
-	sv->cfg = cur;
-	/* The new workers hold their own copies; only the kids' table and
-	 * the next reload use sv->cfg from here. */
+	*cur = next;
 	log_info("reloaded: configuration generation %u, mode %s, %d "
 	    "workers; %d old workers finish what they hold", sv->gen,
 	    config_mode_name(sv->cfg->mode), started, old);
@@ -223,7 +220,7 @@ reaped(struct supervisor *sv, pid_t pid, int status)
 	if (time(NULL) - born < 1)
 		sleep(1);
 	metrics_worker_restarted();
-	(void)spawn(sv);
+	(void)spawn(sv, sv->cfg);
 }
 
 int
@@ -241,7 +238,7 @@ supervise(struct config *cfg, const struct supervisor_reload *how,
 	sv.n = n > SUPERVISOR_MAX_WORKERS ? SUPERVISOR_MAX_WORKERS : n;
 	sv.gen = 1;
 	for (i = 0; i < sv.n; i++)
-		(void)spawn(&sv);
+		(void)spawn(&sv, sv.cfg);
 	log_info("serving with %d workers (mode %s)", sv.n,
 	    config_mode_name(cfg->mode));
 	say_ready(&sv);
@@ -263,7 +260,7 @@ supervise(struct config *cfg, const struct supervisor_reload *how,
 				 * try again rather than spin. */
 				sleep(1);
 				for (i = 0; i < sv.n; i++)
-					(void)spawn(&sv);
+					(void)spawn(&sv, sv.cfg);
 				continue;
 			}
 			log_err("waitpid: %s", strerror(errno));

@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { makeTestCa, startStandIn, startOurs } from './rtt.mjs';
+import { makeTestCa, startStandIn, startOurs, verdictWord } from './rtt.mjs';
 
 const WORKER_SAMPLE_MS = 100;
 const WRK_TIMEOUT = '10s';
@@ -288,7 +288,6 @@ function verdicts(res, h) {
 
 // --------------------------------------------------------------------------- report
 
-const verdictWord = (v) => (v.pass === null ? 'INFO' : v.pass ? 'PASS' : 'FAIL');
 
 export function reloadText(res, h) {
   const { fmt, fmtK, pad, lpad } = h;

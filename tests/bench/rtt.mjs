@@ -710,10 +710,13 @@ export function rttText(res, h) {
   }
   L.push('');
   L.push('verdicts (issue 12, ratios from this run):');
-  for (const v of res.verdicts) L.push(`  ${v.pass === null ? 'INFO' : v.pass ? 'PASS' : 'FAIL'}  ${v.target}: ${v.detail}`);
+  for (const v of res.verdicts) L.push(`  ${verdictWord(v)}  ${v.target}: ${v.detail}`);
   L.push('');
   return L.join('\n');
 }
+
+/** A verdict's word in the text report: INFO (not a gate), PASS or FAIL. */
+export const verdictWord = (v) => (v.pass === null ? 'INFO' : v.pass ? 'PASS' : 'FAIL');
 
 export function rttMarkdown(res, h) {
   const { fmt, fmtK } = h;
